@@ -1,0 +1,43 @@
+"""Dates and durations in the reader's language and time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_timedelta
+
+_UNITS = {
+    "fr": {"day": ("jour", "jours"), "hour": ("heure", "heures"), "minute": ("minute", "minutes"),
+           "second": ("seconde", "secondes")},
+    "en": {"day": ("day", "days"), "hour": ("hour", "hours"), "minute": ("minute", "minutes"),
+           "second": ("second", "seconds")},
+}
+
+
+def zone(name: str | None, default: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+def format_datetime(moment: datetime, language: str, timezone: str | None, default_tz: str = "UTC") -> str:
+    """A full date and time, e.g. `jeudi 26 novembre 2026 à 14:30 (heure de Paris)`."""
+    tz = zone(timezone, default_tz)
+    local = moment.astimezone(tz)
+    pattern = "EEEE d MMMM y 'à' HH:mm" if language == "fr" else "EEEE d MMMM y 'at' h:mm a"
+    text = babel_format_datetime(local, pattern, locale=language)
+    return f"{text} ({local.tzname()})"
+
+
+def format_duration(delta: timedelta, language: str) -> str:
+    """An exact duration in words: `24 heures`, `2 days`, `90 seconds`."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size and seconds % size == 0 and not (unit == "day" and seconds // size == 1):
+            count = seconds // size
+            words = _UNITS.get(language, _UNITS["en"])[unit]
+            return f"{count} {words[0] if count == 1 else words[1]}"
+    return format_timedelta(delta, locale=language)

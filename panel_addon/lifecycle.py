@@ -1,0 +1,606 @@
+"""The intervention lifecycle: one state machine, and the services that move along it.
+
+Every service here changes rows, appends events and schedules the work the change
+causes (mail, panel calls, deadlines) in the caller's transaction. None of them commits:
+the caller commits once, so a state change and its work land together or not at all.
+A decision is a conditional UPDATE on the current state, so two racing requests cannot
+both win.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from . import tasks
+from .i18n import translate
+from .models import Client, Event, Intervention, db
+
+
+class State(StrEnum):
+    IN_PROGRESS = "in_progress"
+    AWAITING_VALIDATION = "awaiting_validation"
+    VALIDATED = "validated"
+    REPORTED = "reported"
+    LAPSED = "lapsed"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+
+
+class BackupState(StrEnum):
+    NONE = "none"
+    KEPT = "kept"
+    HELD = "held"
+    EXPIRED = "expired"
+
+
+# The whole lifecycle: action -> (states it may start from, state it leads to).
+# None stands for "no intervention yet".
+TRANSITIONS: dict[str, tuple[frozenset[State | None], State]] = {
+    "start": (frozenset({None}), State.IN_PROGRESS),
+    "complete": (frozenset({None, State.IN_PROGRESS}), State.AWAITING_VALIDATION),
+    "cancel": (frozenset({State.IN_PROGRESS, State.AWAITING_VALIDATION}), State.CANCELLED),
+    "validate": (frozenset({State.AWAITING_VALIDATION}), State.VALIDATED),
+    "report": (frozenset({State.AWAITING_VALIDATION, State.LAPSED}), State.REPORTED),
+    "lapse": (frozenset({State.AWAITING_VALIDATION}), State.LAPSED),
+    "resolve": (frozenset({State.REPORTED}), State.RESOLVED),
+}
+
+DECIDED = frozenset({State.VALIDATED, State.REPORTED, State.LAPSED, State.RESOLVED})
+RESOLUTIONS = ("restored", "fixed", "no_fault")
+
+
+class LifecycleError(Exception):
+    """Base of the domain errors the services raise."""
+
+    code = "lifecycle_error"
+
+
+class TransitionError(LifecycleError):
+    """The lifecycle forbids this action from the intervention's current state."""
+
+    code = "transition_forbidden"
+
+    def __init__(self, action: str, state: str | None) -> None:
+        self.action = action
+        self.state = state
+        super().__init__(f"cannot {action} an intervention that is {state or 'unknown'}")
+
+
+class WindowClosedError(LifecycleError):
+    """A validation arrived after the deadline: the intervention lapsed instead."""
+
+    code = "window_closed"
+
+
+class NotFoundError(LifecycleError):
+    code = "not_found"
+
+
+class InvalidRequestError(LifecycleError):
+    code = "invalid"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who causes a change: panel, client, staff or system; with the client's address."""
+
+    kind: str
+    name: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+SYSTEM = Actor("system")
+PANEL = Actor("panel")
+
+
+def _setting(key: str) -> Any:
+    return current_app.config[key]
+
+
+def add_event(
+    intervention: Intervention,
+    actor: Actor,
+    type_: str,
+    now: datetime,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    **data: Any,
+) -> Event:
+    """Append one event to the intervention's trail (never updated afterwards)."""
+    event = Event(
+        intervention_id=intervention.id,
+        at=now,
+        actor=actor.kind,
+        actor_name=actor.name,
+        type=type_,
+        from_state=from_state,
+        to_state=to_state,
+        ip=actor.ip,
+        user_agent=(actor.user_agent or None) and actor.user_agent[:500],
+        data=data,
+    )
+    db.session.add(event)
+    return event
+
+
+def _transition(
+    intervention: Intervention, action: str, actor: Actor, now: datetime, **values: Any
+) -> str:
+    """Move the intervention by `action` with a conditional UPDATE; return the old state."""
+    sources, target = TRANSITIONS[action]
+    allowed = [s.value for s in sources if s is not None]
+    result = db.session.execute(
+        update(Intervention)
+        .where(Intervention.id == intervention.id, Intervention.state.in_(allowed))
+        .values(state=target.value, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.refresh(intervention)
+        raise TransitionError(action, intervention.state)
+    previous = intervention.state
+    db.session.refresh(intervention)
+    add_event(intervention, actor, action, now, from_state=previous, to_state=target.value)
+    return previous
+
+
+def get_by_panel_id(panel_id: str, *, for_update: bool = False) -> Intervention | None:
+    query = select(Intervention).where(Intervention.panel_id == str(panel_id))
+    if for_update:
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def _staff_note(key: str, **values: Any) -> str:
+    return translate(_setting("STAFF_LANGUAGE"), key, **values)
+
+
+def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: Any) -> None:
+    if not intervention.ticket_id:
+        return
+    tasks.schedule(
+        intervention,
+        "panel",
+        "add_ticket_note",
+        {
+            "ticket_id": intervention.ticket_id,
+            "message": _staff_note(key, panel_id=intervention.panel_id, **values),
+        },
+        now,
+        now,
+    )
+
+
+def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
+    client = db.session.get(Client, str(data["id"]))
+    language = data.get("language")
+    if client is None:
+        client = Client(
+            id=str(data["id"]),
+            email=data["email"],
+            name=data.get("name") or "",
+            eligible=True,
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(client)
+    client.email = data["email"]
+    if data.get("name"):
+        client.name = data["name"]
+    if language is not None:
+        client.language = language
+    if data.get("timezone"):
+        client.timezone = data["timezone"]
+    client.updated_at = now
+    db.session.flush()
+    return client
+
+
+def _new_intervention(data: dict[str, Any], now: datetime) -> Intervention:
+    client = _upsert_client(data["client"], now)
+    backup = data.get("backup") or {}
+    intervention = Intervention(
+        panel_id=str(data["id"]),
+        ticket_id=None if data.get("ticket_id") is None else str(data["ticket_id"]),
+        client_id=client.id,
+        site=data.get("site"),
+        technician=data.get("technician"),
+        state=State.IN_PROGRESS.value,
+        link_nonce=secrets.token_urlsafe(12),
+        backup_reference=backup.get("reference"),
+        backup_created_at=backup.get("created_at"),
+        backup_state=(BackupState.KEPT if backup.get("reference") else BackupState.NONE).value,
+        started_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(intervention)
+    db.session.flush()
+    return intervention
+
+
+def start(data: dict[str, Any], now: datetime) -> Intervention:
+    """Record an intervention the panel started.
+
+    Creates the client (or refreshes their details) and the intervention in
+    `in_progress` with its backup `kept`. Schedules nothing for the client. The caller
+    deduplicates redeliveries by `webhook-id`; a second start of the same id raises
+    TransitionError.
+    """
+    if get_by_panel_id(data["id"]) is not None:
+        existing = get_by_panel_id(data["id"])
+        raise TransitionError("start", existing.state if existing else None)
+    intervention = _new_intervention(data, now)
+    add_event(
+        intervention,
+        PANEL,
+        "start",
+        now,
+        to_state=State.IN_PROGRESS.value,
+        technician=intervention.technician,
+        backup_reference=intervention.backup_reference,
+    )
+    return intervention
+
+
+def complete(data: dict[str, Any], now: datetime) -> Intervention:
+    """Record the end of the work and open the client's validation window.
+
+    Sets the deadline (completion + VALIDATION_WINDOW) and the backup's expiry
+    (completion + BACKUP_RETENTION); schedules the completion mail, a reminder per
+    REMINDERS offset still ahead, the lapse at the deadline, the backup expiry, and a
+    ticket note. Raises TransitionError unless the intervention is in progress (or
+    unknown, when `data` carries the fields of a start).
+    """
+    intervention = get_by_panel_id(data["id"])
+    if intervention is None:
+        missing = [key for key in ("ticket_id", "client") if not data.get(key)]
+        if missing:
+            raise InvalidRequestError(
+                "unknown intervention: a completion without a start must carry "
+                + ", ".join(f"data.{key}" for key in missing)
+            )
+        intervention = _new_intervention(data, now)
+        add_event(
+            intervention,
+            PANEL,
+            "start",
+            now,
+            to_state=State.IN_PROGRESS.value,
+            implicit=True,
+            backup_reference=intervention.backup_reference,
+        )
+    completed_at = min(data.get("completed_at") or now, now)
+    deadline = completed_at + _setting("VALIDATION_WINDOW")
+    expires = completed_at + _setting("BACKUP_RETENTION")
+    values: dict[str, Any] = {
+        "completed_at": completed_at,
+        "deadline_at": deadline,
+        "summary": data.get("summary"),
+    }
+    if intervention.backup_state != BackupState.NONE:
+        values["backup_expires_at"] = expires
+    _transition(intervention, "complete", PANEL, now, **values)
+
+    tasks.schedule(intervention, "mail", "send_mail", {"template": "completion_request"}, now, now)
+    for left in _setting("REMINDERS"):
+        due = deadline - left
+        if due > now:
+            tasks.schedule(
+                intervention,
+                "mail",
+                "send_mail",
+                {"template": "reminder", "left_seconds": int(left.total_seconds())},
+                due,
+                now,
+            )
+    tasks.schedule(intervention, "due", "lapse", {}, deadline, now)
+    if intervention.backup_expires_at is not None:
+        tasks.schedule(intervention, "due", "expire_backup", {}, intervention.backup_expires_at, now)
+    _ticket_note(intervention, "note.completed", now, deadline=_staff_time(deadline))
+    return intervention
+
+
+def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> Intervention:
+    """Cancel an intervention: no more mail or deadline for it; the backup keeps its expiry.
+
+    Raises NotFoundError or TransitionError. Safe against redelivery (a second cancel
+    raises TransitionError and changes nothing).
+    """
+    intervention = _require(panel_id)
+    values: dict[str, Any] = {"cancelled_reason": reason}
+    if intervention.backup_state == BackupState.KEPT and intervention.backup_expires_at is None:
+        values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
+    _transition(intervention, "cancel", actor, now, **values)
+    tasks.cancel_pending(intervention, ("send_mail", "lapse"), now)
+    if "backup_expires_at" in values:
+        tasks.schedule(intervention, "due", "expire_backup", {}, values["backup_expires_at"], now)
+    _ticket_note(intervention, "note.cancelled", now, reason=reason or "-")
+    return intervention
+
+
+def _require(panel_id: str) -> Intervention:
+    intervention = get_by_panel_id(panel_id)
+    if intervention is None:
+        raise NotFoundError(f"no intervention with id {panel_id!r}")
+    return intervention
+
+
+def validate(intervention: Intervention, actor: Actor, now: datetime) -> Intervention:
+    """The client validates the intervention.
+
+    Before the deadline: `validated`, a confirmation mail and a ticket note; pending
+    reminders are dropped. After it: the intervention lapses instead and
+    WindowClosedError is raised (committing the lapse is the caller's choice).
+    A second or conflicting decision raises TransitionError and changes nothing.
+    """
+    if intervention.deadline_at is not None and now >= intervention.deadline_at:
+        if intervention.state == State.AWAITING_VALIDATION:
+            lapse(intervention, now)
+        raise WindowClosedError("the validation window is closed")
+    _transition(intervention, "validate", actor, now, decided_at=now)
+    tasks.cancel_pending(intervention, ("send_mail", "lapse"), now)
+    tasks.schedule(intervention, "mail", "send_mail", {"template": "validated"}, now, now)
+    _ticket_note(intervention, "note.validated", now, ip=actor.ip or "-")
+    return intervention
+
+
+def report(
+    intervention: Intervention,
+    message: str | None,
+    restore: bool,
+    actor: Actor,
+    now: datetime,
+) -> Intervention:
+    """The client reports that something is wrong.
+
+    Moves to `reported`, holds the backup (never expired while held), reopens the
+    ticket (REOPEN_TICKET_STATUS) with a note carrying the message and the restore
+    request, and acknowledges by mail. After the deadline the report is late: with
+    LATE_REPORT_POLICY=auto the client is made ineligible at once, with `review` it
+    waits for staff. A second or conflicting decision raises TransitionError.
+    """
+    late = intervention.state == State.LAPSED or (
+        intervention.deadline_at is not None and now >= intervention.deadline_at
+    )
+    values: dict[str, Any] = {
+        "decided_at": now,
+        "report_message": message,
+        "restore_requested": restore,
+        "late_report": late,
+    }
+    if late:
+        values["late_report_review"] = (
+            "flagged" if _setting("LATE_REPORT_POLICY") == "auto" else "pending"
+        )
+    backup_was = intervention.backup_state
+    if backup_was == BackupState.KEPT:
+        values["backup_state"] = BackupState.HELD.value
+    _transition(intervention, "report", actor, now, **values)
+    if backup_was == BackupState.KEPT:
+        add_event(intervention, actor, "backup_held", now, reference=intervention.backup_reference)
+    tasks.cancel_pending(intervention, ("send_mail", "lapse"), now)
+    tasks.schedule(intervention, "mail", "send_mail", {"template": "reported"}, now, now)
+    if intervention.ticket_id:
+        tasks.schedule(
+            intervention,
+            "panel",
+            "update_ticket",
+            {"ticket_id": intervention.ticket_id, "status": _setting("REOPEN_TICKET_STATUS")},
+            now,
+            now,
+        )
+    _ticket_note(
+        intervention,
+        "note.reported_late" if late else "note.reported",
+        now,
+        message=message or "-",
+        restore=_staff_note("word.yes" if restore else "word.no"),
+        backup=_backup_words(intervention, backup_was),
+    )
+    if late and _setting("LATE_REPORT_POLICY") == "auto":
+        flag_ineligible(intervention.client, intervention, SYSTEM, now, reason="late_report")
+    return intervention
+
+
+def _backup_words(intervention: Intervention, backup_was: str) -> str:
+    reference = intervention.backup_reference or "-"
+    if backup_was == BackupState.KEPT:
+        return _staff_note("backup.held", reference=reference)
+    if backup_was == BackupState.EXPIRED:
+        return _staff_note("backup.already_expired", reference=reference)
+    return _staff_note("backup.none")
+
+
+def lapse(intervention: Intervention, now: datetime) -> bool:
+    """The deadline passed without a decision: `lapsed`, with a ticket note.
+
+    Returns False (and changes nothing) when the intervention was decided or cancelled
+    meanwhile, or the deadline is still ahead; safe to run twice.
+    """
+    if intervention.deadline_at is None or now < intervention.deadline_at:
+        return False
+    try:
+        _transition(intervention, "lapse", SYSTEM, now)
+    except TransitionError:
+        return False
+    tasks.cancel_pending(intervention, ("send_mail",), now)
+    _ticket_note(intervention, "note.lapsed", now, deadline=_staff_time(intervention.deadline_at))
+    return True
+
+
+def expire_backup(intervention: Intervention, now: datetime) -> bool:
+    """Retention is over: the backup goes from `kept` to `expired`, with a ticket note.
+
+    A held backup is never expired. Returns False (and changes nothing) when the backup
+    is not kept or not yet due; safe to run twice.
+    """
+    result = db.session.execute(
+        update(Intervention)
+        .where(
+            Intervention.id == intervention.id,
+            Intervention.backup_state == BackupState.KEPT.value,
+            Intervention.backup_expires_at <= now,
+        )
+        .values(backup_state=BackupState.EXPIRED.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    db.session.refresh(intervention)
+    add_event(intervention, SYSTEM, "backup_expired", now, reference=intervention.backup_reference)
+    _ticket_note(intervention, "note.backup_expired", now, reference=intervention.backup_reference)
+    return True
+
+
+def hold_backup(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    """Staff keep the backup beyond its retention (until released). Idempotent."""
+    if intervention.backup_state == BackupState.HELD:
+        return
+    if intervention.backup_state != BackupState.KEPT:
+        raise TransitionError("hold the backup of", f"backup {intervention.backup_state}")
+    intervention.backup_state = BackupState.HELD.value
+    intervention.updated_at = now
+    add_event(intervention, actor, "backup_held", now, reference=intervention.backup_reference)
+    _ticket_note(intervention, "note.backup_held", now, reference=intervention.backup_reference)
+
+
+def release_backup(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    """A held backup goes back to `kept`; past its retention it expires at once."""
+    if intervention.backup_state != BackupState.HELD:
+        return
+    intervention.backup_state = BackupState.KEPT.value
+    intervention.updated_at = now
+    if intervention.backup_expires_at is None or intervention.backup_expires_at < now:
+        intervention.backup_expires_at = now
+    add_event(intervention, actor, "backup_released", now, reference=intervention.backup_reference)
+    tasks.schedule(intervention, "due", "expire_backup", {}, intervention.backup_expires_at, now)
+
+
+def resolve(intervention: Intervention, resolution: str, actor: Actor, now: datetime) -> None:
+    """Staff close a report (restored, fixed, no fault); the backup's hold is released."""
+    if resolution not in RESOLUTIONS:
+        raise InvalidRequestError(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+    _transition(intervention, "resolve", actor, now, resolution=resolution)
+    _ticket_note(
+        intervention,
+        "note.resolved",
+        now,
+        resolution=_staff_note(f"resolution.{resolution}"),
+        staff=actor.name or "-",
+    )
+    release_backup(intervention, actor, now)
+
+
+def resend_mail(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    """Send the client the mail that fits the current state again (new links)."""
+    template = {
+        State.AWAITING_VALIDATION: "completion_request",
+        State.VALIDATED: "validated",
+        State.REPORTED: "reported",
+    }.get(State(intervention.state))
+    if template is None:
+        raise TransitionError("resend the mail of", intervention.state)
+    add_event(intervention, actor, "mail_resend_requested", now, template=template)
+    tasks.schedule(
+        intervention, "mail", "send_mail", {"template": template, "resend": True}, now, now
+    )
+
+
+def flag_ineligible(
+    client: Client,
+    intervention: Intervention | None,
+    actor: Actor,
+    now: datetime,
+    reason: str = "late_report",
+) -> bool:
+    """Make the client ineligible for free interventions and write the internal note.
+
+    Returns False when the client already was ineligible (nothing changes then).
+    """
+    updated = db.session.execute(
+        update(Client)
+        .where(Client.id == client.id, Client.eligible.is_(True))
+        .values(
+            eligible=False,
+            ineligible_since=now,
+            ineligible_intervention_id=intervention.id if intervention else None,
+            ineligible_reason=reason,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if updated.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    db.session.refresh(client)
+    if intervention is not None:
+        if intervention.late_report_review == "pending":
+            intervention.late_report_review = "flagged"
+        add_event(intervention, actor, "client_ineligible", now, reason=reason)
+    tasks.schedule(
+        intervention,
+        "panel",
+        "set_ineligible_note",
+        {
+            "client_id": client.id,
+            "since": now.date().isoformat(),
+            "intervention": intervention.panel_id if intervention else None,
+        },
+        now,
+        now,
+    )
+    return True
+
+
+def lift_ineligibility(client: Client, actor: Actor, now: datetime) -> bool:
+    """Make the client eligible again and remove the internal note's line (only that line)."""
+    if client.eligible:
+        return False
+    intervention = (
+        db.session.get(Intervention, client.ineligible_intervention_id)
+        if client.ineligible_intervention_id
+        else None
+    )
+    client.eligible = True
+    client.ineligible_since = None
+    client.ineligible_intervention_id = None
+    client.ineligible_reason = None
+    client.updated_at = now
+    if intervention is not None:
+        add_event(intervention, actor, "client_eligible_again", now)
+    tasks.schedule(
+        intervention, "panel", "remove_ineligible_note", {"client_id": client.id}, now, now
+    )
+    return True
+
+
+def dismiss_late_report(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    """Staff decide a late report does not make the client ineligible."""
+    if intervention.late_report_review != "pending":
+        raise TransitionError("dismiss the late report of", intervention.state)
+    intervention.late_report_review = "dismissed"
+    intervention.updated_at = now
+    add_event(intervention, actor, "late_report_dismissed", now)
+
+
+def _staff_time(moment: datetime | None) -> str:
+    from .formatting import format_datetime
+
+    if moment is None:
+        return "-"
+    return format_datetime(moment, _setting("STAFF_LANGUAGE"), _setting("DEFAULT_TIMEZONE"))
+
+
+def deadline_left(intervention: Intervention, now: datetime) -> timedelta | None:
+    if intervention.deadline_at is None:
+        return None
+    return max(intervention.deadline_at - now, timedelta(0))

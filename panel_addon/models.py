@@ -1,0 +1,174 @@
+"""Database models: clients, interventions, their event trail, due work, webhook deliveries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (SQLite keeps no zone) and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class Client(db.Model):  # type: ignore[name-defined,misc]
+    """A client of the host, as the panel knows them, and their eligibility."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    eligible: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    ineligible_since: Mapped[datetime | None]
+    ineligible_intervention_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interventions.id", use_alter=True, name="fk_clients_ineligible_intervention")
+    )
+    ineligible_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Intervention(db.Model):  # type: ignore[name-defined,misc]
+    """One free intervention on a client's site, from start to the client's decision."""
+
+    __tablename__ = "interventions"
+    __table_args__ = (
+        Index("ix_interventions_state_deadline", "state", "deadline_at"),
+        Index("ix_interventions_client", "client_id", "id"),
+        Index("ix_interventions_backup", "backup_state", "backup_expires_at"),
+        Index("ix_interventions_late_review", "late_report_review"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    panel_id: Mapped[str] = mapped_column(String(64), unique=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    site: Mapped[str | None] = mapped_column(String(500))
+    technician: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32))
+    link_nonce: Mapped[str] = mapped_column(String(32))
+
+    backup_reference: Mapped[str | None] = mapped_column(String(500))
+    backup_created_at: Mapped[datetime | None]
+    backup_state: Mapped[str] = mapped_column(String(16), default="none")
+    backup_expires_at: Mapped[datetime | None]
+
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    cancelled_reason: Mapped[str | None] = mapped_column(Text)
+
+    report_message: Mapped[str | None] = mapped_column(Text)
+    restore_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    late_report: Mapped[bool] = mapped_column(Boolean, default=False)
+    late_report_review: Mapped[str | None] = mapped_column(String(16))
+    resolution: Mapped[str | None] = mapped_column(String(32))
+
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    client: Mapped[Client] = relationship(foreign_keys=[client_id], lazy="joined")
+
+
+class Event(db.Model):  # type: ignore[name-defined,misc]
+    """One line of an intervention's append-only trail: who did what, when, from where."""
+
+    __tablename__ = "intervention_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("interventions.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Task(db.Model):  # type: ignore[name-defined,misc]
+    """Work a state change causes (a mail, a panel call, a deadline), due at a time.
+
+    Written in the same transaction as the change; the worker carries it out and marks it
+    done. This table, not Redis, is the record of what is due and what is done.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index(
+            "ix_tasks_due",
+            "kind",
+            "due_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interventions.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
+    """A processed `webhook-id`: a redelivery of it has no second effect."""
+
+    __tablename__ = "webhook_deliveries"
+
+    webhook_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    intervention_panel_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime]

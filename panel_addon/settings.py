@@ -1,0 +1,217 @@
+"""Settings: defaults, then PANEL_ADDON_* from the environment, then a test mapping.
+
+Every value is checked once at start-up; a bad one stops the service with a message
+naming its key (see docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "PANEL_ADDON"
+SUPPORTED_LANGUAGES = ("fr", "en")
+
+DEFAULTS: dict[str, Any] = {
+    "ENV": "production",
+    "SECRET_KEY": None,
+    "SECRET_KEY_FALLBACKS": [],
+    "SQLALCHEMY_DATABASE_URI": None,
+    "REDIS_URL": "redis://localhost:6379/0",
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": None,
+    "MAIL_TIMEOUT": "30s",
+    "MAIL_BACKEND": "smtp",
+    "MAIL_TEMPLATES_DIR": None,
+    "PUBLIC_URL": "http://localhost:5000",
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_MAX_BYTES": 65536,
+    "STAFF_API_TOKEN": None,
+    "WHMCS_URL": None,
+    "WHMCS_IDENTIFIER": None,
+    "WHMCS_SECRET": None,
+    "WHMCS_ACCESS_KEY": None,
+    "WHMCS_TIMEOUT": "15s",
+    "VALIDATION_WINDOW": "24h",
+    "BACKUP_RETENTION": "48h",
+    "REMINDERS": "12h,2h",
+    "LATE_REPORT_POLICY": "review",
+    "REOPEN_TICKET_STATUS": "Customer-Reply",
+    "DEFAULT_LANGUAGE": "fr",
+    "DEFAULT_TIMEZONE": "Europe/Paris",
+    "STAFF_LANGUAGE": None,
+    "LINK_MAX_AGE": "30d",
+    "SWEEP_INTERVAL": "2s",
+    "TASK_LEASE": "5m",
+    "TASK_BATCH_SIZE": 200,
+    "COMPANY_NAME": "Your host",
+    "SUPPORT_URL": None,
+    "MAIL_SIGNATURE": None,
+    "QUEUE_PREFIX": "panel-addon",
+}
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DURATION_KEYS = (
+    "VALIDATION_WINDOW",
+    "BACKUP_RETENTION",
+    "LINK_MAX_AGE",
+    "SWEEP_INTERVAL",
+    "TASK_LEASE",
+    "MAIL_TIMEOUT",
+    "WHMCS_TIMEOUT",
+)
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names its key."""
+
+
+def parse_duration(value: Any, key: str) -> timedelta:
+    """Parse `<integer><s|m|h|d>` (as in `90s`, `24h`); raise naming `key` otherwise."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise SettingsError(
+            f"{ENV_PREFIX}_{key}: {value!r} is not a duration like 90s, 15m, 24h or 2d"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def normalise_language(value: str | None) -> str | None:
+    """Map WHMCS language names and ISO codes to a supported code, or None."""
+    if not value:
+        return None
+    text = str(value).strip().lower().replace("_", "-")
+    names = {"french": "fr", "francais": "fr", "français": "fr", "english": "en"}
+    code = names.get(text, text.split("-")[0])
+    return code if code in SUPPORTED_LANGUAGES else None
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Check and normalise every setting in place; raise SettingsError on the first bad one."""
+    env = config.get("ENV")
+    if env not in ("production", "development"):
+        raise SettingsError(f"{ENV_PREFIX}_ENV: {env!r} must be 'production' or 'development'")
+    relaxed = env == "development" or config.get("TESTING")
+
+    if not config.get("SECRET_KEY"):
+        if not relaxed:
+            raise SettingsError(
+                f"{ENV_PREFIX}_SECRET_KEY is required: it signs the links mailed to clients"
+            )
+        config["SECRET_KEY"] = "development-only-secret-key"
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str):
+        fallbacks = [fallbacks]
+    if not isinstance(fallbacks, list) or not all(isinstance(k, str) and k for k in fallbacks):
+        raise SettingsError(f"{ENV_PREFIX}_SECRET_KEY_FALLBACKS must be a JSON list of strings")
+    config["SECRET_KEY_FALLBACKS"] = fallbacks
+
+    for key in _DURATION_KEYS:
+        config[key] = parse_duration(config[key], key)
+    if config["VALIDATION_WINDOW"] <= timedelta(0):
+        raise SettingsError(f"{ENV_PREFIX}_VALIDATION_WINDOW must be longer than zero")
+    if config["BACKUP_RETENTION"] < config["VALIDATION_WINDOW"]:
+        raise SettingsError(
+            f"{ENV_PREFIX}_BACKUP_RETENTION ({format_duration(config['BACKUP_RETENTION'])}) "
+            f"must not be shorter than VALIDATION_WINDOW "
+            f"({format_duration(config['VALIDATION_WINDOW'])})"
+        )
+
+    reminders = config["REMINDERS"]
+    if isinstance(reminders, str):
+        reminders = [part for part in reminders.split(",") if part.strip()]
+    elif not isinstance(reminders, list | tuple):
+        raise SettingsError(f"{ENV_PREFIX}_REMINDERS must be a comma list of durations")
+    parsed = sorted({parse_duration(item, "REMINDERS") for item in reminders}, reverse=True)
+    for item in parsed:
+        if item <= timedelta(0) or item >= config["VALIDATION_WINDOW"]:
+            raise SettingsError(
+                f"{ENV_PREFIX}_REMINDERS: {format_duration(item)} must be between zero "
+                f"and VALIDATION_WINDOW"
+            )
+    config["REMINDERS"] = parsed
+
+    if config["LATE_REPORT_POLICY"] not in ("review", "auto"):
+        raise SettingsError(f"{ENV_PREFIX}_LATE_REPORT_POLICY must be 'review' or 'auto'")
+    if config["DEFAULT_LANGUAGE"] not in SUPPORTED_LANGUAGES:
+        raise SettingsError(
+            f"{ENV_PREFIX}_DEFAULT_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}"
+        )
+    staff_language = config.get("STAFF_LANGUAGE") or config["DEFAULT_LANGUAGE"]
+    if staff_language not in SUPPORTED_LANGUAGES:
+        raise SettingsError(
+            f"{ENV_PREFIX}_STAFF_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}"
+        )
+    config["STAFF_LANGUAGE"] = staff_language
+    try:
+        ZoneInfo(str(config["DEFAULT_TIMEZONE"]))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(
+            f"{ENV_PREFIX}_DEFAULT_TIMEZONE: {config['DEFAULT_TIMEZONE']!r} is not a time zone"
+        ) from exc
+
+    secret = config.get("WEBHOOK_SECRET")
+    if secret:
+        _check_webhook_secret(secret)
+    if config["MAIL_BACKEND"] not in ("smtp", "outbox"):
+        raise SettingsError(f"{ENV_PREFIX}_MAIL_BACKEND must be 'smtp' or 'outbox'")
+    for key in ("MAIL_PORT", "WEBHOOK_MAX_BYTES", "TASK_BATCH_SIZE"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
+            raise SettingsError(f"{ENV_PREFIX}_{key} must be a positive whole number")
+    whmcs = [config.get(k) for k in ("WHMCS_URL", "WHMCS_IDENTIFIER", "WHMCS_SECRET")]
+    if any(whmcs) and not all(whmcs):
+        raise SettingsError(
+            f"{ENV_PREFIX}_WHMCS_URL, WHMCS_IDENTIFIER and WHMCS_SECRET go together: "
+            "set all three or none"
+        )
+    public = str(config["PUBLIC_URL"])
+    if not public.startswith(("http://", "https://")):
+        raise SettingsError(f"{ENV_PREFIX}_PUBLIC_URL must start with http:// or https://")
+    config["PUBLIC_URL"] = public.rstrip("/")
+    if not config.get("MAIL_DEFAULT_SENDER"):
+        config["MAIL_DEFAULT_SENDER"] = f"{config['COMPANY_NAME']} <no-reply@localhost>"
+
+
+def _check_webhook_secret(secret: str) -> None:
+    import base64
+    import binascii
+
+    body = secret[len("whsec_") :] if secret.startswith("whsec_") else None
+    try:
+        key = base64.b64decode(body + "==", validate=False) if body else b""
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise SettingsError(
+            f"{ENV_PREFIX}_WEBHOOK_SECRET must be 'whsec_' followed by base64 "
+            "(24 to 64 random bytes)"
+        )
+
+
+def load(app_config: Any, test_config: Mapping[str, Any] | None) -> None:
+    """Fill `app_config` from defaults, the environment, then `test_config`; then validate."""
+    for key, value in DEFAULTS.items():
+        app_config.setdefault(key, value)
+    app_config.from_prefixed_env(ENV_PREFIX)
+    if test_config:
+        app_config.update(test_config)
+    validate(app_config)

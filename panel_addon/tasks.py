@@ -1,0 +1,268 @@
+"""Due work: rows written with the change that causes them, carried out by the worker.
+
+A task is claimed with a lease (a conditional UPDATE), carried out, and marked done in
+its own short transaction. A worker killed mid-task leaves a lease that runs out, and
+the sweep hands the task to the next worker; handlers are written to be safe to repeat.
+Redis only carries "there is work of this kind": losing it delays work, never drops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+from sqlalchemy import and_, func, or_, select, update
+
+from .clock import now as clock_now
+from .models import Intervention, Task, db
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger(__name__)
+
+KINDS = ("mail", "panel", "due")
+BACKOFF = (5, 30, 120, 600, 1800, 3600)
+
+
+class TransientError(Exception):
+    """The task could not be done now (SMTP or panel down); it is retried with backoff."""
+
+
+class PermanentError(Exception):
+    """The task can never succeed as it is (a refused recipient); it is marked failed."""
+
+
+Handler = Callable[[list[Task], datetime], None]
+HANDLERS: dict[str, Callable[[Task, datetime], dict[str, Any] | None]] = {}
+BATCH_HANDLERS: dict[str, Callable[[list[Task], datetime], None]] = {}
+
+# Work started by a request is kicked only once its transaction has committed.
+_KICK_KEY = "panel_addon.kick"
+
+
+def handler(action: str) -> Callable[[Any], Any]:
+    """Register the function that carries out tasks of `action` (one task at a time)."""
+
+    def register(fn: Any) -> Any:
+        HANDLERS[action] = fn
+        return fn
+
+    return register
+
+
+def schedule(
+    intervention: Intervention | None,
+    kind: str,
+    action: str,
+    payload: dict[str, Any],
+    due_at: datetime,
+    now: datetime,
+) -> Task:
+    """Add a task to the current transaction; it is kicked to the worker after commit."""
+    assert kind in KINDS
+    task = Task(
+        intervention_id=intervention.id if intervention is not None else None,
+        kind=kind,
+        action=action,
+        payload=payload,
+        state="pending",
+        due_at=due_at,
+        attempts=0,
+        created_at=now,
+    )
+    db.session.add(task)
+    if due_at <= now:
+        _pending_kicks().add(kind)
+    return task
+
+
+def cancel_pending(intervention: Intervention, actions: Iterable[str], now: datetime) -> None:
+    """Drop the intervention's pending tasks of these actions (e.g. reminders on a decision)."""
+    db.session.execute(
+        update(Task)
+        .where(
+            Task.intervention_id == intervention.id,
+            Task.state == "pending",
+            Task.action.in_(list(actions)),
+            Task.attempts == 0,
+            or_(Task.claimed_until.is_(None), Task.claimed_until < now),
+        )
+        .values(state="cancelled", done_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _pending_kicks() -> set[str]:
+    from flask import g, has_app_context
+
+    if not has_app_context():
+        return set()
+    if not hasattr(g, _KICK_KEY.replace(".", "_")):
+        setattr(g, _KICK_KEY.replace(".", "_"), set())
+    kicks: set[str] = getattr(g, _KICK_KEY.replace(".", "_"))
+    return kicks
+
+
+def commit_and_kick() -> None:
+    """Commit the session, then tell the workers about work that is due now.
+
+    Enqueueing happens after the commit so a worker never looks for rows that are not
+    there yet; if Redis is down the sweep finds the rows later.
+    """
+    db.session.commit()
+    kinds = _pending_kicks()
+    if kinds:
+        kick(sorted(kinds))
+        kinds.clear()
+
+
+def kick(kinds: Iterable[str]) -> None:
+    """Enqueue a drain job per kind unless one is already waiting; never raises."""
+    from workers import queues
+
+    try:
+        queues.enqueue_drains(list(kinds))
+    except Exception as exc:  # noqa: BLE001 - Redis being down must not fail the request
+        log.warning("could not reach Redis to start work (%s); the sweep will", type(exc).__name__)
+
+
+def due_kinds(now: datetime) -> list[str]:
+    """The kinds that have tasks due now and not held by a live lease."""
+    rows = db.session.execute(
+        select(Task.kind)
+        .where(Task.state == "pending", Task.due_at <= now, _claimable(now))
+        .group_by(Task.kind)
+    )
+    return [row[0] for row in rows]
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(Task.claimed_until.is_(None), Task.claimed_until < now)
+
+
+def claim(kind: str, now: datetime, limit: int) -> list[Task]:
+    """Claim up to `limit` due tasks of `kind` for this worker, committed at once."""
+    lease = current_app.config["TASK_LEASE"]
+    token = secrets.token_hex(8)
+    candidates = (
+        select(Task.id)
+        .where(Task.kind == kind, Task.state == "pending", Task.due_at <= now, _claimable(now))
+        .order_by(Task.due_at, Task.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    db.session.execute(
+        update(Task)
+        .where(
+            Task.id.in_(candidates.scalar_subquery()),
+            Task.state == "pending",
+            _claimable(now),
+        )
+        .values(claimed_until=now + lease, claim_token=token)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return list(
+        db.session.scalars(select(Task).where(Task.claim_token == token).order_by(Task.id))
+    )
+
+
+def mark_done(task: Task, now: datetime, result: dict[str, Any] | None = None) -> None:
+    task.state = "done"
+    task.done_at = now
+    task.result = result
+    task.claimed_until = None
+    task.last_error = None
+
+
+def mark_retry(task: Task, now: datetime, error: str) -> None:
+    task.attempts += 1
+    delay = BACKOFF[min(task.attempts - 1, len(BACKOFF) - 1)]
+    task.due_at = now + timedelta(seconds=delay)
+    task.claimed_until = None
+    task.last_error = error[:2000]
+
+
+def mark_failed(task: Task, now: datetime, error: str) -> None:
+    task.attempts += 1
+    task.state = "failed"
+    task.done_at = now
+    task.claimed_until = None
+    task.last_error = error[:2000]
+
+
+def mark_skipped(task: Task, now: datetime, why: str) -> None:
+    task.state = "skipped"
+    task.done_at = now
+    task.claimed_until = None
+    task.result = {"skipped": why}
+
+
+def run_one(task: Task, now: datetime) -> None:
+    """Carry out one claimed task and record the outcome (the caller commits)."""
+    fn = HANDLERS[task.action]
+    try:
+        result = fn(task, now)
+    except TransientError as exc:
+        log.warning("task %s (%s) will be retried: %s", task.id, task.action, exc)
+        mark_retry(task, now, str(exc))
+    except PermanentError as exc:
+        log.error("task %s (%s) failed for good: %s", task.id, task.action, exc)
+        mark_failed(task, now, str(exc))
+    else:
+        if task.state == "pending":
+            mark_done(task, now, result)
+
+
+def drain(kind: str, max_seconds: float = 60.0) -> int:
+    """Carry out every due task of `kind`, batch by batch; return how many were handled.
+
+    Each batch is claimed, carried out and committed before the next; tasks that a
+    handler creates and that are due now are kicked after that commit.
+    """
+    import time
+
+    started = time.monotonic()
+    handled = 0
+    batch_size = current_app.config["TASK_BATCH_SIZE"]
+    while time.monotonic() - started < max_seconds:
+        now = clock_now()
+        batch = claim(kind, now, batch_size)
+        if not batch:
+            break
+        batch_fn = BATCH_HANDLERS.get(kind)
+        if batch_fn is not None:
+            batch_fn(batch, now)
+        else:
+            for task in batch:
+                run_one(task, clock_now())
+                commit_and_kick()
+        commit_and_kick()
+        handled += len(batch)
+    return handled
+
+
+def sweep(redis: Redis | None = None) -> list[str]:
+    """Find the kinds with due work and enqueue a drain for each; return those kinds."""
+    kinds = due_kinds(clock_now())
+    db.session.rollback()
+    if kinds:
+        from workers import queues
+
+        queues.enqueue_drains(kinds, redis=redis)
+    return kinds
+
+
+def backlog(now: datetime) -> dict[str, int]:
+    """Counts of pending tasks that are overdue, per kind (for health and staff views)."""
+    rows = db.session.execute(
+        select(Task.kind, func.count())
+        .where(and_(Task.state == "pending", Task.due_at <= now))
+        .group_by(Task.kind)
+    )
+    return {kind: count for kind, count in rows}
