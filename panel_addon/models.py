@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -39,7 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    registry = registry(type_annotation_map={datetime: UTCDateTime(), dict[str, Any]: JSON})
 
 
 db = SQLAlchemy(model_class=Base)
@@ -57,9 +57,9 @@ class Client(db.Model):  # type: ignore[name-defined,misc]
     timezone: Mapped[str | None] = mapped_column(String(64))
     eligible: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     ineligible_since: Mapped[datetime | None]
-    ineligible_intervention_id: Mapped[int | None] = mapped_column(
-        ForeignKey("interventions.id", use_alter=True, name="fk_clients_ineligible_intervention")
-    )
+    # The intervention that made the client ineligible (no foreign key: the two tables
+    # point at each other, and the trail outlives any clean-up of interventions).
+    ineligible_intervention_id: Mapped[int | None] = mapped_column(Integer)
     ineligible_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

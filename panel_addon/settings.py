@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "SUPPORT_URL": None,
     "MAIL_SIGNATURE": None,
     "QUEUE_PREFIX": "panel-addon",
+    "FRAME_ANCESTORS": None,
+    "TRUSTED_PROXIES": 0,
 }
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")

@@ -37,7 +37,14 @@ class PermanentError(Exception):
     """The task can never succeed as it is (a refused recipient); it is marked failed."""
 
 
-Handler = Callable[[list[Task], datetime], None]
+class Postpone(Exception):
+    """The task is not due yet after all (its time moved): run it again at `due_at`."""
+
+    def __init__(self, due_at: datetime) -> None:
+        super().__init__(due_at.isoformat())
+        self.due_at = due_at
+
+
 HANDLERS: dict[str, Callable[[Task, datetime], dict[str, Any] | None]] = {}
 BATCH_HANDLERS: dict[str, Callable[[list[Task], datetime], None]] = {}
 
@@ -214,6 +221,9 @@ def run_one(task: Task, now: datetime) -> None:
     except PermanentError as exc:
         log.error("task %s (%s) failed for good: %s", task.id, task.action, exc)
         mark_failed(task, now, str(exc))
+    except Postpone as exc:
+        task.due_at = exc.due_at
+        task.claimed_until = None
     else:
         if task.state == "pending":
             mark_done(task, now, result)

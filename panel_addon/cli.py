@@ -1,0 +1,167 @@
+"""The `panel-addon` command: Flask's CLI over create_app, plus the worker and dev tools."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
+    app.cli.add_command(sweep_command)
+    app.cli.add_command(simulate_command)
+    app.cli.add_command(check_command)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Do the work that is due now, then exit.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run the RQ worker for every queue, with the sweep that finds due work."""
+    from workers import runner
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        runner.run(app, burst=burst)
+    except Exception as exc:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        if isinstance(exc, RedisConnectionError):
+            raise click.ClickException(
+                f"cannot reach Redis at {app.config['REDIS_URL']}: start it, or set "
+                "PANEL_ADDON_REDIS_URL"
+            ) from None
+        raise
+
+
+@click.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """Enqueue every piece of due work once (what the worker does every few seconds)."""
+    from panel_addon import tasks
+
+    kinds = tasks.sweep()
+    click.echo(f"due work enqueued for: {', '.join(kinds) or 'nothing'}")
+
+
+@click.command("check")
+@with_appcontext
+def check_command() -> None:
+    """Check the settings, the database, Redis and the panel, and say what is wrong."""
+    from sqlalchemy import text
+
+    from panel_addon.models import db
+    from workers import queues
+
+    ok = True
+    try:
+        db.session.execute(text("SELECT 1"))
+        click.echo("database: ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the operator
+        ok = False
+        click.echo(f"database: UNREACHABLE ({type(exc).__name__})")
+    try:
+        redis = queues.connection()
+        redis.ping()
+        click.echo("redis: ok")
+        for warning in queues.redis_warnings(redis):
+            click.echo(f"redis: warning: {warning}")
+    except Exception as exc:  # noqa: BLE001 - reported to the operator
+        ok = False
+        click.echo(f"redis: UNREACHABLE ({type(exc).__name__})")
+    for key in ("WEBHOOK_SECRET", "STAFF_API_TOKEN", "WHMCS_URL"):
+        if not current_app.config.get(key):
+            click.echo(f"settings: PANEL_ADDON_{key} is not set")
+    if not ok:
+        sys.exit(1)
+
+
+@click.command("simulate")
+@click.option("--url", default=None, help="Base URL of the running service (PUBLIC_URL).")
+@click.option("--client-email", default="client@example.test", show_default=True)
+@click.option("--language", default="fr", show_default=True)
+@click.option(
+    "--event",
+    type=click.Choice(["flow", "started", "completed", "cancelled"]),
+    default="flow",
+    show_default=True,
+    help="flow plays started then completed.",
+)
+@click.option("--id", "panel_id", default=None, help="Intervention id (random by default).")
+@with_appcontext
+def simulate_command(
+    url: str | None, client_email: str, language: str, event: str, panel_id: str | None
+) -> None:
+    """Play the panel: send signed webhooks for an intervention to the running service."""
+    from standardwebhooks.webhooks import Webhook
+
+    secret = current_app.config.get("WEBHOOK_SECRET")
+    if not secret:
+        raise click.ClickException("PANEL_ADDON_WEBHOOK_SECRET is not set")
+    base = (url or current_app.config["PUBLIC_URL"]).rstrip("/")
+    panel_id = panel_id or f"demo-{secrets.token_hex(3)}"
+    now = datetime.now(UTC)
+    started = {
+        "id": panel_id,
+        "ticket_id": str(1000 + secrets.randbelow(9000)),
+        "client": {"id": "42", "email": client_email, "name": "Camille Martin", "language": language},
+        "site": "boutique-camille.example",
+        "technician": "Alex (support)",
+        "backup": {"reference": f"backup-{panel_id}", "created_at": now.isoformat()},
+    }
+    completed = {
+        "id": panel_id,
+        "summary": "WooCommerce and 4 plugins updated; PHP 8.3 compatibility fixed in the theme.",
+    }
+    plan = {
+        "flow": [("intervention.started", started), ("intervention.completed", completed)],
+        "started": [("intervention.started", started)],
+        "completed": [("intervention.completed", {**started, **completed})],
+        "cancelled": [("intervention.cancelled", {"id": panel_id, "reason": "demo"})],
+    }[event]
+    signer = Webhook(secret)
+    for event_type, data in plan:
+        body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data})
+        msg_id = f"msg_{secrets.token_hex(8)}"
+        stamp = datetime.now(UTC)
+        request = urllib.request.Request(  # noqa: S310 - the operator's own service URL
+            f"{base}/webhooks/panel",
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(stamp.timestamp())),
+                "webhook-signature": signer.sign(msg_id, stamp, body),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                click.echo(f"{event_type}: {response.status} {response.read().decode()}")
+        except urllib.error.HTTPError as exc:
+            raise click.ClickException(f"{event_type}: {exc.code} {exc.read().decode()}") from None
+        except urllib.error.URLError as exc:
+            raise click.ClickException(f"cannot reach {base}: {exc.reason}") from None
+    if current_app.config["MAIL_BACKEND"] == "outbox":
+        click.echo(f"the client's mail will appear at {base}/dev/outbox within a few seconds")
+
+
+def main() -> None:
+    from panel_addon import create_app
+
+    cli = FlaskGroup(
+        name="panel-addon",
+        create_app=create_app,
+        add_version_option=False,
+        load_dotenv=False,
+        help="Intervention sign-off: the service, its worker and its tools.",
+    )
+    cli.main(prog_name="panel-addon")

@@ -1,0 +1,162 @@
+"""The client's pages behind the mailed links: GET shows, only a POST decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
+
+from . import lifecycle
+from .clock import now as clock_now
+from .formatting import format_datetime
+from .i18n import translate
+from .lifecycle import Actor, State
+from .models import Intervention, db
+from .settings import SUPPORTED_LANGUAGES
+from .tasks import commit_and_kick
+from .tokens import LinkError, link_url, resolve
+
+bp = Blueprint("client_pages", __name__)
+
+MESSAGE_MAX = 5000
+
+
+def _language_for(intervention: Intervention | None) -> str:
+    if intervention is not None and intervention.client.language in SUPPORTED_LANGUAGES:
+        return intervention.client.language
+    best = request.accept_languages.best_match(SUPPORTED_LANGUAGES) if request else None
+    return best or current_app.config["DEFAULT_LANGUAGE"]
+
+
+def _headers(response: Response) -> Response:
+    # Tokens are in the URL: never leak them through Referer or a shared cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _when(intervention: Intervention, moment: Any, language: str) -> str | None:
+    if moment is None:
+        return None
+    return format_datetime(
+        moment, language, intervention.client.timezone, current_app.config["DEFAULT_TIMEZONE"]
+    )
+
+
+def _render(
+    link_purpose: str,
+    intervention: Intervention,
+    status: int = 200,
+    notice: str | None = None,
+) -> Response:
+    language = _language_for(intervention)
+    now = clock_now()
+
+    def t(key: str, **values: Any) -> str:
+        return translate(language, key, **values)
+
+    state = intervention.state
+    late = state == State.LAPSED or (
+        intervention.deadline_at is not None and now >= intervention.deadline_at
+    )
+    context = {
+        "t": t,
+        "lang": language,
+        "purpose": link_purpose,
+        "iv": intervention,
+        "state": state,
+        "late": late,
+        "notice": notice,
+        "deadline": _when(intervention, intervention.deadline_at, language),
+        "completed": _when(intervention, intervention.completed_at, language),
+        "decided": _when(intervention, intervention.decided_at, language),
+        "expires": _when(intervention, intervention.backup_expires_at, language),
+        "other_url": link_url(
+            intervention, "report" if link_purpose == "validate" else "validate"
+        ),
+        "company": current_app.config["COMPANY_NAME"],
+        "support_url": current_app.config.get("SUPPORT_URL"),
+        "message_max": MESSAGE_MAX,
+    }
+    response = make_response(render_template("link.html", **context), status)
+    return _headers(response)
+
+
+def error_page(status: int, reason: str | None = None, intervention: Intervention | None = None) -> Response:
+    """A short page in the client's language for a refused link or any other error."""
+    language = _language_for(intervention)
+    key = {
+        "invalid": "invalid",
+        "expired": "expired",
+        "unknown": "unknown",
+    }.get(reason or "", "generic")
+    body = {404: "page.error.notfound", 429: "page.error.busy"}.get(status)
+    context = {
+        "lang": language,
+        "title": translate(language, f"page.error.{key}.title"),
+        "message": translate(language, body if body and key == "generic" else f"page.error.{key}"),
+        "company": current_app.config["COMPANY_NAME"],
+        "support_url": current_app.config.get("SUPPORT_URL"),
+        "t": lambda k, **v: translate(language, k, **v),
+    }
+    response = make_response(render_template("error.html", **context), status)
+    return _headers(response)
+
+
+def _link_or_error(token: str, purpose: str) -> Intervention | Response:
+    try:
+        return resolve(token, purpose).intervention
+    except LinkError as exc:
+        status = {"expired": 410, "unknown": 404}.get(exc.reason, 404)
+        return error_page(status, exc.reason, exc.intervention)
+
+
+@bp.get("/i/<token>/<any(validate, report):purpose>")
+def show(token: str, purpose: str) -> Response:
+    found = _link_or_error(token, purpose)
+    if isinstance(found, Response):
+        return found
+    return _render(purpose, found)
+
+
+@bp.post("/i/<token>/<any(validate, report):purpose>")
+def act(token: str, purpose: str) -> Response:
+    found = _link_or_error(token, purpose)
+    if isinstance(found, Response):
+        return found
+    intervention = found
+    actor = Actor(
+        "client",
+        name=intervention.client.email,
+        ip=request.remote_addr,
+        user_agent=request.user_agent.string,
+    )
+    now = clock_now()
+    try:
+        if purpose == "validate":
+            lifecycle.validate(intervention, actor, now)
+        else:
+            message = (request.form.get("message") or "").strip()[:MESSAGE_MAX] or None
+            restore = request.form.get("restore") in ("on", "1", "true", "yes")
+            lifecycle.report(intervention, message, restore, actor, now)
+        commit_and_kick()
+    except lifecycle.WindowClosedError:
+        commit_and_kick()
+        db.session.refresh(intervention)
+        return _render(purpose, intervention, 409, notice="page.window_closed")
+    except lifecycle.TransitionError:
+        db.session.rollback()
+        db.session.refresh(intervention)
+        if _same_decision(purpose, intervention.state):
+            return _headers(redirect(request.path, code=303))
+        return _render(purpose, intervention, 409, notice="page.already")
+    return _headers(redirect(request.path, code=303))
+
+
+def _same_decision(purpose: str, state: str) -> bool:
+    return (purpose, state) in (
+        ("validate", State.VALIDATED),
+        ("report", State.REPORTED),
+        ("report", State.RESOLVED),
+    )

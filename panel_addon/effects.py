@@ -1,0 +1,292 @@
+"""What each kind of due work does: mail the client, call the panel, pass a deadline.
+
+Handlers reload state and check it is still wanted (a reminder to a client who already
+answered is skipped), so running one twice changes nothing twice; a mail or a panel
+call that was made just before a crash may be made again, and that window is one task.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_mail import Message
+
+from . import lifecycle, mailer, tasks
+from .clock import now as clock_now
+from .formatting import format_datetime, format_duration
+from .i18n import translate
+from .lifecycle import SYSTEM, BackupState, State
+from .mail import MailSession
+from .models import Intervention, Task, db
+from .tokens import link_url
+from .whmcs import WhmcsClient, WhmcsError, add_ineligible_line, remove_ineligible_line
+
+log = logging.getLogger(__name__)
+
+# A mail of this template is only still wanted in these states.
+MAIL_STATES = {
+    "completion_request": {State.AWAITING_VALIDATION},
+    "reminder": {State.AWAITING_VALIDATION},
+    "validated": {State.VALIDATED},
+    "reported": {State.REPORTED, State.RESOLVED},
+}
+
+
+def _intervention(task: Task) -> Intervention:
+    intervention = db.session.get(Intervention, task.intervention_id)
+    if intervention is None:
+        raise tasks.PermanentError(f"intervention {task.intervention_id} is gone")
+    return intervention
+
+
+def mail_context(intervention: Intervention, language: str, now: datetime) -> dict[str, Any]:
+    """Everything a mail template may show about an intervention, formatted for the reader."""
+    config = current_app.config
+    tz, default_tz = intervention.client.timezone, config["DEFAULT_TIMEZONE"]
+
+    def when(moment: datetime | None) -> str | None:
+        return format_datetime(moment, language, tz, default_tz) if moment else None
+
+    left = intervention.deadline_at - now if intervention.deadline_at else None
+    return {
+        "company_name": config["COMPANY_NAME"],
+        "support_url": config.get("SUPPORT_URL"),
+        "signature": config.get("MAIL_SIGNATURE"),
+        "client_name": intervention.client.name,
+        "site": intervention.site,
+        "technician": intervention.technician,
+        "summary": intervention.summary,
+        "ticket_id": intervention.ticket_id,
+        "panel_id": intervention.panel_id,
+        "deadline": when(intervention.deadline_at),
+        "window": format_duration(config["VALIDATION_WINDOW"], language),
+        "validate_url": link_url(intervention, "validate"),
+        "report_url": link_url(intervention, "report"),
+        "backup_reference": intervention.backup_reference,
+        "backup_expires": (
+            when(intervention.backup_expires_at)
+            if intervention.backup_state != BackupState.NONE
+            else None
+        ),
+        "retention": format_duration(config["BACKUP_RETENTION"], language),
+        "time_left": format_duration(_round_left(left), language) if left else None,
+        "report_message": intervention.report_message,
+        "restore_requested": intervention.restore_requested,
+        "late_report": intervention.late_report,
+        "decided_at": when(intervention.decided_at),
+        "site_checks": [],
+    }
+
+
+def _round_left(left: timedelta) -> timedelta:
+    minutes = max(int(left.total_seconds() // 60), 1)
+    if minutes >= 120:
+        return timedelta(hours=round(minutes / 60))
+    return timedelta(minutes=minutes)
+
+
+def build_message(intervention: Intervention, template: str, now: datetime) -> Message:
+    language = intervention.client.language or current_app.config["DEFAULT_LANGUAGE"]
+    rendered = mailer.render(
+        template,
+        language,
+        mail_context(intervention, language, now),
+        current_app.config.get("MAIL_TEMPLATES_DIR"),
+    )
+    message = Message(
+        subject=rendered.subject,
+        recipients=[intervention.client.email],
+        body=rendered.text,
+        html=rendered.html,
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+        extra_headers={"Auto-Submitted": "auto-generated"},
+    )
+    return message
+
+
+def _send_batch(batch: list[Task], now: datetime) -> None:
+    """Send a batch of mails over one SMTP connection; each task is committed as it goes."""
+    wanted: list[tuple[Task, Message]] = []
+    for task in batch:
+        intervention = _intervention_or_none(task)
+        template = task.payload.get("template", "")
+        if intervention is None or State(intervention.state) not in MAIL_STATES.get(template, ()):
+            tasks.mark_skipped(task, now, "no longer wanted")
+            continue
+        try:
+            wanted.append((task, build_message(intervention, template, now)))
+        except Exception as exc:  # noqa: BLE001 - a broken template must not stop the batch
+            log.exception("mail %s for task %s could not be rendered", template, task.id)
+            tasks.mark_retry(task, now, f"rendering failed: {type(exc).__name__}")
+    tasks.commit_and_kick()
+    if not wanted:
+        return
+    try:
+        with MailSession() as session:
+            for task, message in wanted:
+                _send_one(session, task, message)
+    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        # The connection failed (refused, timeout, 4xx at connect): retry the unsent ones.
+        for task, _message in wanted:
+            if task.state == "pending" and task.claimed_until is not None:
+                tasks.mark_retry(task, clock_now(), f"SMTP unavailable: {_smtp_error(exc)}")
+        tasks.commit_and_kick()
+
+
+def _send_one(session: MailSession, task: Task, message: Message) -> None:
+    now = clock_now()
+    try:
+        session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{task.id}-{task.payload.get('template')}")
+    except smtplib.SMTPRecipientsRefused as exc:
+        tasks.mark_failed(task, now, f"recipient refused: {_smtp_error(exc)}")
+        _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
+    except smtplib.SMTPResponseException as exc:
+        if 500 <= exc.smtp_code < 600:
+            tasks.mark_failed(task, now, f"refused by SMTP: {_smtp_error(exc)}")
+            _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
+        else:
+            raise
+    else:
+        tasks.mark_done(task, now, {"message_id": message.msgId})
+        _mail_event(task, now, "mail_sent", message_id=message.msgId, to=message.recipients[0])
+    # Committing right after each send keeps the window for a repeated mail to one message.
+    tasks.commit_and_kick()
+
+
+def _smtp_error(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')[:200]}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {msg.decode(errors='replace')[:100]}" for code, msg in exc.recipients.values())
+    return type(exc).__name__ + (f": {exc}" if str(exc) else "")
+
+
+def _mail_event(task: Task, now: datetime, type_: str, **data: Any) -> None:
+    intervention = _intervention_or_none(task)
+    if intervention is not None:
+        lifecycle.add_event(
+            intervention, SYSTEM, type_, now, template=task.payload.get("template"), **data
+        )
+
+
+def _intervention_or_none(task: Task) -> Intervention | None:
+    if task.intervention_id is None:
+        return None
+    return db.session.get(Intervention, task.intervention_id)
+
+
+tasks.BATCH_HANDLERS["mail"] = _send_batch
+
+
+def _panel() -> WhmcsClient | None:
+    client: WhmcsClient | None = current_app.extensions.get("panel_addon.whmcs")
+    if client is None and current_app.config.get("WHMCS_URL"):
+        client = WhmcsClient.from_config(current_app.config)
+        current_app.extensions["panel_addon.whmcs"] = client
+    return client
+
+
+def _panel_call(task: Task, call: Any) -> dict[str, Any] | None:
+    panel = _panel()
+    if panel is None:
+        tasks.mark_skipped(task, clock_now(), "the panel is not configured (WHMCS_URL)")
+        return None
+    try:
+        result = call(panel)
+    except WhmcsError as exc:
+        if exc.transient:
+            raise tasks.TransientError(str(exc)) from None
+        raise tasks.PermanentError(str(exc)) from None
+    intervention = _intervention_or_none(task)
+    if intervention is not None:
+        lifecycle.add_event(intervention, SYSTEM, "panel_updated", clock_now(), action=task.action)
+    return {"result": (result or {}).get("result", "success")} if isinstance(result, dict) else None
+
+
+@tasks.handler("add_ticket_note")
+def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
+    """AddTicketNote on the intervention's ticket. A retry after a lost answer may repeat it."""
+    payload = task.payload
+    return _panel_call(task, lambda p: p.add_ticket_note(payload["ticket_id"], payload["message"]))
+
+
+@tasks.handler("update_ticket")
+def update_ticket(task: Task, now: datetime) -> dict[str, Any] | None:
+    """UpdateTicket to reopen the ticket; setting a status twice is harmless."""
+    payload = task.payload
+    return _panel_call(task, lambda p: p.update_ticket_status(payload["ticket_id"], payload["status"]))
+
+
+def _ineligible_line(payload: dict[str, Any]) -> str:
+    return translate(
+        current_app.config["STAFF_LANGUAGE"],
+        "internal_note.line",
+        since=payload.get("since") or "-",
+        intervention=payload.get("intervention") or "-",
+    )
+
+
+@tasks.handler("set_ineligible_note")
+def set_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
+    """Add (or refresh) our line in the client's admin notes, keeping every other character.
+
+    Reads the field, then writes it back only if our line is missing: safe to repeat.
+    Skipped when the client became eligible again meanwhile.
+    """
+    from .models import Client
+
+    client = db.session.get(Client, task.payload["client_id"])
+    if client is not None and client.eligible:
+        tasks.mark_skipped(task, now, "the client is eligible again")
+        return None
+
+    def call(panel: WhmcsClient) -> dict[str, Any]:
+        notes = panel.get_client_notes(task.payload["client_id"])
+        updated = add_ineligible_line(notes, _ineligible_line(task.payload))
+        if updated == notes:
+            return {"result": "unchanged"}
+        return panel.set_client_notes(task.payload["client_id"], updated)
+
+    return _panel_call(task, call)
+
+
+@tasks.handler("remove_ineligible_note")
+def remove_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
+    """Remove our line from the client's admin notes, and only it: safe to repeat."""
+    from .models import Client
+
+    client = db.session.get(Client, task.payload["client_id"])
+    if client is not None and not client.eligible:
+        tasks.mark_skipped(task, now, "the client was made ineligible again")
+        return None
+
+    def call(panel: WhmcsClient) -> dict[str, Any]:
+        notes = panel.get_client_notes(task.payload["client_id"])
+        updated = remove_ineligible_line(notes)
+        if updated == notes:
+            return {"result": "unchanged"}
+        return panel.set_client_notes(task.payload["client_id"], updated)
+
+    return _panel_call(task, call)
+
+
+@tasks.handler("lapse")
+def lapse(task: Task, now: datetime) -> dict[str, Any]:
+    """Lapse the intervention at its deadline if still undecided; safe to repeat."""
+    intervention = _intervention(task)
+    return {"lapsed": lifecycle.lapse(intervention, now)}
+
+
+@tasks.handler("expire_backup")
+def expire_backup(task: Task, now: datetime) -> dict[str, Any]:
+    """Expire the backup at the end of retention unless held; safe to repeat."""
+    intervention = _intervention(task)
+    if intervention.backup_expires_at and intervention.backup_expires_at > now:
+        # Moved later (a hold released, a retention change): come back then.
+        raise tasks.Postpone(intervention.backup_expires_at)
+    return {"expired": lifecycle.expire_backup(intervention, now)}

@@ -1,0 +1,113 @@
+"""Errors as the outside world sees them: JSON for the panel and staff, pages for clients.
+
+No stack trace ever leaves the service; an unexpected error is logged here and answered
+with a short message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from .models import db
+
+log = logging.getLogger(__name__)
+
+JSON_PREFIXES = ("/webhooks/", "/api/")
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {"code": ..., "message": ...}}` with `status`."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update(extra)
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        if _wants_json():
+            message = exc.description or exc.name
+            if status == 413:
+                message = (
+                    f"the body is larger than {app.config['WEBHOOK_MAX_BYTES']} bytes"
+                )
+            response = error_response(status, _HTTP_CODES.get(status, "error"), message)
+            if status == 405 and exc.get_response().headers.get("Allow"):
+                response.headers["Allow"] = exc.get_response().headers["Allow"]
+            return response
+        from .client_pages import error_page
+
+        return error_page(status)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_down(exc: Exception) -> Any:
+        log.error("database unavailable: %s", type(exc).__name__)
+        _safe_rollback()
+        if _wants_json():
+            response = error_response(
+                503, "database_unavailable", "the database is unavailable; retry later"
+            )
+            response.headers["Retry-After"] = "5"
+            return response
+        from .client_pages import error_page
+
+        return error_page(503)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error on %s %s", request.method, request.endpoint)
+        _safe_rollback()
+        if _wants_json():
+            return error_response(500, "internal_error", "an unexpected error occurred")
+        from .client_pages import error_page
+
+        return error_page(500)
+
+
+def _safe_rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection may be the thing that failed
+        log.debug("rollback failed after an error", exc_info=True)

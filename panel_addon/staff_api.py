@@ -1,0 +1,288 @@
+"""The staff API (`/api/v1`, bearer token): interventions, eligibility, staff actions."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import func, select
+
+from . import lifecycle
+from .clock import now as clock_now
+from .errors import ApiError
+from .lifecycle import Actor, State
+from .models import Client, Event, Intervention, Task, db
+from .tasks import commit_and_kick
+
+bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
+
+PAGE_MAX = 200
+
+
+@bp.before_request
+def require_token() -> None:
+    expected = current_app.config.get("STAFF_API_TOKEN")
+    if not expected:
+        raise ApiError(503, "staff_api_disabled", "the staff API is refused: no STAFF_API_TOKEN")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), str(expected).encode()
+    ):
+        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def intervention_json(iv: Intervention, detail: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": iv.panel_id,
+        "state": iv.state,
+        "ticket_id": iv.ticket_id,
+        "client": {
+            "id": iv.client.id,
+            "email": iv.client.email,
+            "name": iv.client.name,
+            "language": iv.client.language,
+            "eligible": iv.client.eligible,
+        },
+        "site": iv.site,
+        "technician": iv.technician,
+        "started_at": _iso(iv.started_at),
+        "completed_at": _iso(iv.completed_at),
+        "deadline_at": _iso(iv.deadline_at),
+        "decided_at": _iso(iv.decided_at),
+        "late_report": iv.late_report,
+        "late_report_review": iv.late_report_review,
+        "restore_requested": iv.restore_requested,
+        "resolution": iv.resolution,
+        "backup": {
+            "reference": iv.backup_reference,
+            "state": iv.backup_state,
+            "created_at": _iso(iv.backup_created_at),
+            "expires_at": _iso(iv.backup_expires_at),
+        },
+    }
+    if detail:
+        body["summary"] = iv.summary
+        body["report_message"] = iv.report_message
+        body["cancelled_reason"] = iv.cancelled_reason
+        events = db.session.scalars(
+            select(Event).where(Event.intervention_id == iv.id).order_by(Event.id)
+        )
+        body["events"] = [
+            {
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "actor_name": e.actor_name,
+                "type": e.type,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "data": e.data,
+            }
+            for e in events
+        ]
+        effects = db.session.scalars(
+            select(Task).where(Task.intervention_id == iv.id).order_by(Task.id)
+        )
+        body["effects"] = [
+            {
+                "kind": t.kind,
+                "action": t.action,
+                "state": t.state,
+                "due_at": _iso(t.due_at),
+                "done_at": _iso(t.done_at),
+                "attempts": t.attempts,
+                "last_error": t.last_error,
+                "template": (t.payload or {}).get("template"),
+            }
+            for t in effects
+        ]
+    return body
+
+
+def _get(panel_id: str) -> Intervention:
+    iv = lifecycle.get_by_panel_id(panel_id)
+    if iv is None:
+        raise ApiError(404, "not_found", f"no intervention with id {panel_id!r}")
+    return iv
+
+
+def _staff_actor() -> Actor:
+    body = request.get_json(silent=True) if request.is_json else None
+    name = request.headers.get("X-Staff-Name") or (body or {}).get("staff") or "staff"
+    return Actor("staff", name=str(name)[:200], ip=request.remote_addr)
+
+
+def _json_body() -> dict[str, Any]:
+    if not request.get_data():
+        return {}
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "the body must be application/json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+@bp.get("/interventions/<panel_id>")
+def show(panel_id: str) -> Response:
+    return jsonify(intervention_json(_get(panel_id), detail=True))
+
+
+@bp.get("/interventions")
+def index() -> Response:
+    args = request.args
+    query = select(Intervention)
+    if args.get("state"):
+        states = args["state"].split(",")
+        unknown = [s for s in states if s not in {st.value for st in State}]
+        if unknown:
+            raise ApiError(400, "invalid_filter", f"unknown state {unknown[0]!r}", field="state")
+        query = query.where(Intervention.state.in_(states))
+    if args.get("client"):
+        query = query.where(Intervention.client_id == args["client"])
+    if args.get("technician"):
+        query = query.where(Intervention.technician == args["technician"])
+    if args.get("ticket"):
+        query = query.where(Intervention.ticket_id == args["ticket"])
+    if args.get("late_report") in ("true", "1"):
+        query = query.where(Intervention.late_report.is_(True))
+    if args.get("review"):
+        query = query.where(Intervention.late_report_review == args["review"])
+    if args.get("backup"):
+        query = query.where(Intervention.backup_state == args["backup"])
+    try:
+        limit = min(int(args.get("limit", 50)), PAGE_MAX)
+        before = int(args["before"]) if args.get("before") else None
+    except ValueError:
+        raise ApiError(400, "invalid_filter", "limit and before must be whole numbers") from None
+    if limit < 1:
+        raise ApiError(400, "invalid_filter", "limit must be at least 1", field="limit")
+    if before is not None:
+        query = query.where(Intervention.id < before)
+    rows = list(db.session.scalars(query.order_by(Intervention.id.desc()).limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    counts = dict(
+        db.session.execute(select(Intervention.state, func.count()).group_by(Intervention.state)).all()
+    )
+    return jsonify(
+        {
+            "interventions": [intervention_json(iv) for iv in page],
+            "next_before": page[-1].id if more else None,
+            "counts": counts,
+        }
+    )
+
+
+def _eligibility_json(client: Client | None, client_id: str) -> dict[str, Any]:
+    if client is None:
+        return {"client_id": client_id, "eligible": True, "known": False}
+    intervention = (
+        db.session.get(Intervention, client.ineligible_intervention_id)
+        if client.ineligible_intervention_id
+        else None
+    )
+    return {
+        "client_id": client.id,
+        "known": True,
+        "eligible": client.eligible,
+        "since": _iso(client.ineligible_since),
+        "reason": client.ineligible_reason,
+        "intervention": intervention.panel_id if intervention else None,
+    }
+
+
+@bp.get("/clients/<client_id>/eligibility")
+def eligibility(client_id: str) -> Response:
+    return jsonify(_eligibility_json(db.session.get(Client, client_id), client_id))
+
+
+@bp.post("/clients/<client_id>/ineligibility")
+def flag(client_id: str) -> Response:
+    body = _json_body()
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise ApiError(404, "not_found", f"no client with id {client_id!r}")
+    intervention = None
+    if body.get("intervention"):
+        intervention = _get(str(body["intervention"]))
+        if intervention.client_id != client.id:
+            raise ApiError(422, "invalid_payload", "that intervention is another client's")
+    reason = str(body.get("reason") or "staff_decision")[:200]
+    lifecycle.flag_ineligible(client, intervention, _staff_actor(), clock_now(), reason=reason)
+    commit_and_kick()
+    return jsonify(_eligibility_json(client, client_id))
+
+
+@bp.delete("/clients/<client_id>/ineligibility")
+def lift(client_id: str) -> Response:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise ApiError(404, "not_found", f"no client with id {client_id!r}")
+    lifecycle.lift_ineligibility(client, _staff_actor(), clock_now())
+    commit_and_kick()
+    return jsonify(_eligibility_json(client, client_id))
+
+
+def _action(fn: Callable[[Intervention, dict[str, Any]], None]) -> Callable[[str], Response]:
+    def view(panel_id: str) -> Response:
+        body = _json_body()
+        iv = _get(panel_id)
+        try:
+            fn(iv, body)
+            commit_and_kick()
+        except lifecycle.TransitionError as exc:
+            db.session.rollback()
+            raise ApiError(409, exc.code, str(exc), state=iv.state) from None
+        except lifecycle.InvalidRequestError as exc:
+            db.session.rollback()
+            raise ApiError(422, "invalid_payload", str(exc)) from None
+        db.session.refresh(iv)
+        return jsonify(intervention_json(iv, detail=True))
+
+    view.__name__ = fn.__name__
+    return view
+
+
+def _resend(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.resend_mail(iv, _staff_actor(), clock_now())
+
+
+def _hold(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.hold_backup(iv, _staff_actor(), clock_now())
+
+
+def _release(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.release_backup(iv, _staff_actor(), clock_now())
+
+
+def _resolve(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.resolve(iv, str(body.get("resolution", "")), _staff_actor(), clock_now())
+
+
+def _cancel(iv: Intervention, body: dict[str, Any]) -> None:
+    reason = body.get("reason")
+    lifecycle.cancel(iv.panel_id, str(reason)[:2000] if reason else None, _staff_actor(), clock_now())
+
+
+def _dismiss(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.dismiss_late_report(iv, _staff_actor(), clock_now())
+
+
+for _rule, _fn in (
+    ("resend", _resend),
+    ("backup/hold", _hold),
+    ("backup/release", _release),
+    ("resolve", _resolve),
+    ("cancel", _cancel),
+    ("late-report/dismiss", _dismiss),
+):
+    bp.add_url_rule(f"/interventions/<panel_id>/{_rule}", view_func=_action(_fn), methods=["POST"])

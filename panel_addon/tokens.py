@@ -1,0 +1,77 @@
+"""Signed client links: one salt per purpose, key rotation through SECRET_KEY_FALLBACKS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .models import Intervention, db
+
+PURPOSES = ("validate", "report")
+
+
+class LinkError(Exception):
+    """The link cannot be used; `reason` is `invalid`, `expired` or `unknown`."""
+
+    def __init__(self, reason: str, intervention: Intervention | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.intervention = intervention
+
+
+@dataclass(frozen=True)
+class Link:
+    purpose: str
+    intervention: Intervention
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    keys = [*current_app.config["SECRET_KEY_FALLBACKS"], current_app.config["SECRET_KEY"]]
+    # itsdangerous signs with the last key and accepts any of them.
+    return URLSafeTimedSerializer(keys, salt=f"intervention-signoff.{purpose}")
+
+
+def make_token(intervention: Intervention, purpose: str) -> str:
+    assert purpose in PURPOSES
+    return _serializer(purpose).dumps({"i": intervention.id, "n": intervention.link_nonce})
+
+
+def link_url(intervention: Intervention, purpose: str) -> str:
+    base = current_app.config["PUBLIC_URL"]
+    return f"{base}/i/{make_token(intervention, purpose)}/{purpose}"
+
+
+def _lookup(payload: object) -> Intervention | None:
+    if not isinstance(payload, dict):
+        return None
+    ident, nonce = payload.get("i"), payload.get("n")
+    if not isinstance(ident, int) or not isinstance(nonce, str):
+        return None
+    intervention = db.session.get(Intervention, ident)
+    if intervention is None or intervention.link_nonce != nonce:
+        return None
+    return intervention
+
+
+def resolve(token: str, purpose: str) -> Link:
+    """Check a token for `purpose` and find its intervention; raise LinkError otherwise."""
+    if purpose not in PURPOSES or len(token) > 512:
+        raise LinkError("invalid")
+    serializer = _serializer(purpose)
+    max_age = int(current_app.config["LINK_MAX_AGE"].total_seconds())
+    try:
+        payload = serializer.loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        try:
+            expired_payload = serializer.load_payload(exc.payload) if exc.payload else None
+        except BadData:
+            expired_payload = None
+        raise LinkError("expired", _lookup(expired_payload)) from None
+    except (BadSignature, BadData):
+        raise LinkError("invalid") from None
+    intervention = _lookup(payload)
+    if intervention is None:
+        raise LinkError("unknown")
+    return Link(purpose, intervention)

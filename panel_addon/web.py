@@ -1,0 +1,48 @@
+"""App-wide HTTP behaviour: security headers on every answer, and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from sqlalchemy import text
+
+from .models import db
+
+bp = Blueprint("web", __name__)
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors {ancestors}"
+)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        ancestors = current_app.config.get("FRAME_ANCESTORS") or "'none'"
+        response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
+        if ancestors == "'none'":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+@bp.get("/healthz")
+def health() -> tuple[Response, int]:
+    """Liveness and readiness: the database answers; Redis is reported, not required."""
+    from workers import queues
+
+    status = {"database": "ok", "redis": "ok"}
+    code = 200
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - reported as unavailable
+        status["database"] = "unavailable"
+        code = 503
+    try:
+        queues.connection().ping()
+    except Exception:  # noqa: BLE001 - work is delayed, not lost, while Redis is down
+        status["redis"] = "unavailable"
+    return jsonify(status), code

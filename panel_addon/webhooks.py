@@ -1,0 +1,237 @@
+"""`POST /webhooks/panel`: the panel's signed events (Standard Webhooks), applied once each."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy.exc import IntegrityError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from . import lifecycle
+from .clock import now as clock_now
+from .errors import ApiError
+from .models import Intervention, WebhookDelivery, db
+from .settings import normalise_language
+from .tasks import commit_and_kick
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+_ID = {"type": ["string", "integer"], "minLength": 1, "maxLength": 64}
+_TEXT = {"type": "string", "maxLength": 500}
+_CLIENT = {
+    "type": "object",
+    "required": ["id", "email"],
+    "properties": {
+        "id": _ID,
+        "email": {"type": "string", "format": "email", "maxLength": 320},
+        "name": {"type": ["string", "null"], "maxLength": 200},
+        "language": {"type": ["string", "null"], "maxLength": 32},
+        "timezone": {"type": ["string", "null"], "maxLength": 64},
+    },
+}
+_BACKUP = {
+    "type": ["object", "null"],
+    "required": ["reference"],
+    "properties": {
+        "reference": {"type": "string", "minLength": 1, "maxLength": 500},
+        "created_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+_STARTED_FIELDS = {
+    "id": _ID,
+    "ticket_id": _ID,
+    "client": _CLIENT,
+    "site": _TEXT,
+    "technician": {"type": ["string", "null"], "maxLength": 200},
+    "backup": _BACKUP,
+    "check_urls": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 2000}},
+}
+DATA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "intervention.started": {
+        "type": "object",
+        "required": ["id", "ticket_id", "client", "site"],
+        "properties": _STARTED_FIELDS,
+    },
+    "intervention.completed": {
+        "type": "object",
+        "required": ["id", "summary"],
+        "properties": {
+            **_STARTED_FIELDS,
+            "summary": {"type": "string", "minLength": 1, "maxLength": 20000},
+            "completed_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "intervention.cancelled": {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"id": _ID, "reason": {"type": ["string", "null"], "maxLength": 2000}},
+    },
+}
+ENVELOPE_SCHEMA = {
+    "type": "object",
+    "required": ["type", "data"],
+    "properties": {
+        "type": {"type": "string", "enum": sorted(DATA_SCHEMAS)},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "data": {"type": "object"},
+    },
+}
+_FORMATS = FormatChecker()
+
+
+def _check(schema: dict[str, Any], document: Any, prefix: str) -> None:
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    error = next(iter(sorted(validator.iter_errors(document), key=lambda e: list(e.path))), None)
+    if error is None:
+        return
+    field = ".".join([prefix, *(str(part) for part in error.absolute_path)])
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        field, message = f"{field}.{missing}", "is required"
+    elif error.validator == "enum":
+        message = f"must be one of {', '.join(map(str, error.validator_value))}"
+    elif error.validator == "type":
+        message = f"must be of type {error.validator_value}"
+    elif error.validator == "format":
+        message = f"must be a valid {error.validator_value}"
+    elif error.validator in ("maxLength", "maxItems"):
+        message = f"is too long (at most {error.validator_value})"
+    elif error.validator == "minLength":
+        message = "must not be empty"
+    else:
+        message = "is not valid"
+    raise ApiError(422, "invalid_payload", f"{field}: {message}", field=field)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ApiError(422, "invalid_payload", "date-times must carry a UTC offset")
+    return moment
+
+
+def _normalise(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    data["id"] = str(data["id"])
+    if data.get("ticket_id") is not None:
+        data["ticket_id"] = str(data["ticket_id"])
+    if isinstance(data.get("client"), dict):
+        client = dict(data["client"])
+        client["id"] = str(client["id"])
+        raw = client.get("language")
+        client["language"] = normalise_language(raw) if raw else None
+        data["client"] = client
+    if isinstance(data.get("backup"), dict):
+        backup = dict(data["backup"])
+        backup["created_at"] = _parse_time(backup.get("created_at"))
+        data["backup"] = backup
+    data["completed_at"] = _parse_time(data.get("completed_at"))
+    return data
+
+
+def _verify(body: bytes) -> None:
+    secret = current_app.config.get("WEBHOOK_SECRET")
+    if not secret:
+        raise ApiError(
+            503, "webhooks_disabled", "webhooks are refused: WEBHOOK_SECRET is not configured"
+        )
+    headers = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith("webhook-")}
+    webhook_id = headers.get("webhook-id", "")
+    if not webhook_id or len(webhook_id) > 200 or "." in webhook_id:
+        raise ApiError(401, "invalid_signature", "missing or malformed webhook-id header")
+    try:
+        Webhook(secret).verify(body.decode("utf-8"), headers, json_parse=False)
+    except WebhookVerificationError as exc:
+        raise ApiError(401, "invalid_signature", _verification_message(str(exc))) from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(401, "invalid_signature", "malformed webhook-signature header") from None
+
+
+def _verification_message(text: str) -> str:
+    if "too old" in text or "too new" in text:
+        return "webhook-timestamp is more than 5 minutes away from our clock"
+    if "Missing" in text:
+        return "webhook-id, webhook-timestamp and webhook-signature headers are required"
+    return "the signature does not match the body"
+
+
+def _answer(intervention: Intervention | None, status: int = 200, **extra: Any) -> Response:
+    body: dict[str, Any] = dict(extra)
+    if intervention is not None:
+        body.update(
+            id=intervention.panel_id,
+            state=intervention.state,
+            eligible=intervention.client.eligible,
+            deadline_at=intervention.deadline_at.isoformat() if intervention.deadline_at else None,
+        )
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+@bp.post("/webhooks/panel")
+def receive() -> Response:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "the body must be application/json")
+    body = request.get_data(cache=True)
+    _verify(body)
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    _check(ENVELOPE_SCHEMA, payload, "body")
+    event_type = payload["type"]
+    _check(DATA_SCHEMAS[event_type], payload["data"], "data")
+    data = _normalise(payload["data"])
+    webhook_id = request.headers["webhook-id"]
+
+    if db.session.get(WebhookDelivery, webhook_id) is not None:
+        return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+
+    now = clock_now()
+    try:
+        intervention = _apply(event_type, data, now)
+        db.session.add(
+            WebhookDelivery(
+                webhook_id=webhook_id,
+                event_type=event_type,
+                intervention_panel_id=data["id"],
+                received_at=now,
+            )
+        )
+        commit_and_kick()
+    except IntegrityError:
+        # A concurrent delivery of the same webhook-id (or intervention) won the race.
+        db.session.rollback()
+        if db.session.get(WebhookDelivery, webhook_id) is not None:
+            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+        raise ApiError(409, "conflict", "a concurrent event changed this intervention") from None
+    except lifecycle.TransitionError as exc:
+        db.session.rollback()
+        raise ApiError(
+            409, exc.code, str(exc), state=exc.state, id=data["id"]
+        ) from None
+    except lifecycle.NotFoundError as exc:
+        db.session.rollback()
+        raise ApiError(404, exc.code, str(exc)) from None
+    except lifecycle.InvalidRequestError as exc:
+        db.session.rollback()
+        raise ApiError(422, "invalid_payload", str(exc)) from None
+    log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, data["id"], intervention.state)
+    return _answer(intervention)
+
+
+def _apply(event_type: str, data: dict[str, Any], now: datetime) -> Intervention:
+    if event_type == "intervention.started":
+        return lifecycle.start(data, now)
+    if event_type == "intervention.completed":
+        return lifecycle.complete(data, now)
+    return lifecycle.cancel(data["id"], data.get("reason"), lifecycle.PANEL, now)

@@ -1,0 +1,117 @@
+"""Test helpers: a clock tests move by hand, signed webhooks, an SMTP sink on loopback."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from standardwebhooks.webhooks import Webhook
+
+from panel_addon.clock import Clock
+
+WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLTEyMzQ1Njc4"
+STAFF_TOKEN = "staff-token-for-tests"
+
+
+class ManualClock(Clock):
+    """A clock that only moves when a test says so."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+def signed_headers(body: str, secret: str = WEBHOOK_SECRET, msg_id: str | None = None,
+                   timestamp: datetime | None = None) -> dict[str, str]:
+    msg_id = msg_id or f"msg_{secrets.token_hex(8)}"
+    stamp = timestamp or datetime.now(UTC)
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(stamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, stamp, body),
+    }
+
+
+def event_body(event_type: str, data: dict[str, Any]) -> str:
+    return json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data})
+
+
+def started_data(panel_id: str = "iv-1", **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": panel_id,
+        "ticket_id": "T-100",
+        "client": {"id": "7", "email": "client@example.test", "name": "Camille", "language": "french"},
+        "site": "boutique.example",
+        "technician": "Alex",
+        "backup": {"reference": f"bk-{panel_id}", "created_at": "2026-11-26T08:00:00+00:00"},
+    }
+    data.update(overrides)
+    return data
+
+
+@dataclass
+class SmtpSink:
+    """What a real SMTP server on loopback received."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    refuse: int = 0  # answer the next N DATA commands with a 4xx
+
+    def received(self) -> list[EmailMessage]:
+        with self.lock:
+            return list(self.messages)
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTPServer, session: Any, envelope: Any) -> str:
+        with self.sink.lock:
+            if self.sink.refuse > 0:
+                self.sink.refuse -= 1
+                return "451 4.3.0 Try again later"
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            self.sink.messages.append(message)
+        return "250 OK"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_smtp(port: int | None = None) -> tuple[Controller, SmtpSink]:
+    sink = SmtpSink("127.0.0.1", port or free_port())
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    return controller, sink
+
+
+def mail_links(message: EmailMessage) -> list[str]:
+    import re
+
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body else ""
+    return re.findall(r"https?://\S+/i/[A-Za-z0-9_\-.]+/(?:validate|report)", text)

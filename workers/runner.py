@@ -1,0 +1,78 @@
+"""`panel-addon worker`: RQ workers for every queue, plus the sweep that finds due work."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from typing import Any
+
+from flask import Flask
+from rq import Worker
+
+from . import jobs, queues
+
+log = logging.getLogger(__name__)
+
+
+def sweep_once(app: Flask) -> list[str]:
+    """Enqueue a drain for every kind with due work; return those kinds."""
+    from panel_addon import tasks
+
+    with app.app_context():
+        return tasks.sweep(queues.connection())
+
+
+def sweep_forever(app: Flask, stop: Any) -> None:
+    """Sweep every SWEEP_INTERVAL until `stop` is set; database or Redis faults only delay."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interval = app.config["SWEEP_INTERVAL"].total_seconds()
+    failing = False
+    while not stop.is_set():
+        try:
+            sweep_once(app)
+            if failing:
+                log.info("sweep works again")
+            failing = False
+        except Exception as exc:  # noqa: BLE001 - keep sweeping; the next pass retries
+            if not failing:
+                log.warning("sweep failed (%s); retrying every %.0fs", type(exc).__name__, interval)
+            failing = True
+        stop.wait(interval)
+
+
+def run(app: Flask, burst: bool = False) -> None:
+    """Run the worker until stopped (or, with burst, until no work is due)."""
+    jobs.set_app(app)
+    redis = queues.connection(app.config["REDIS_URL"])
+    with app.app_context():
+        for warning in queues.redis_warnings(redis):
+            log.warning(warning)
+        worker_queues = queues.queues(redis)
+    worker = Worker(worker_queues, connection=redis)
+
+    if burst:
+        while True:
+            due = sweep_once(app)
+            with app.app_context():
+                worker.work(burst=True, logging_level="WARNING")
+            if not due and not sweep_once(app):
+                return
+            # Work done in this round may have made more work due (a lapse writes a note).
+            time.sleep(0.05)
+
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    sweeper = ctx.Process(target=sweep_forever, args=(app, stop), name="panel-addon-sweep")
+    sweeper.start()
+    log.info("worker started (pid %s), sweeping every %s", os.getpid(), app.config["SWEEP_INTERVAL"])
+    try:
+        with app.app_context():
+            worker.work(logging_level="INFO")
+    finally:
+        stop.set()
+        sweeper.join(timeout=5)
+        if sweeper.is_alive():
+            sweeper.terminate()
