@@ -1,0 +1,426 @@
+"""Client of the panel's WHMCS External API, and the internal-note line it maintains."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self, TypeAlias
+from urllib.parse import quote, quote_plus
+
+import requests
+
+__all__ = [
+    "INELIGIBLE_MARKER",
+    "PERMANENT_MESSAGES",
+    "WhmcsClient",
+    "WhmcsError",
+    "add_ineligible_line",
+    "remove_ineligible_line",
+]
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/includes/api.php"
+DEFAULT_TIMEOUT = 15.0
+
+# Documented "not found" answers: the ticket or client is gone, so no retry can succeed.
+# Everything else is retried (see WhmcsError).
+PERMANENT_MESSAGES = frozenset(
+    message.casefold()
+    for message in (
+        "Ticket ID not found",  # AddTicketNote, AddTicketReply
+        "Ticket ID Not Found",  # UpdateTicket, GetTicket
+        "Client ID Not Found",  # UpdateClient, AddTicketReply
+        "Client ID not found",  # AddClientNote
+        "Client Not Found",  # GetClientsDetails
+    )
+)
+
+# Names the client sets itself; a caller's parameter must never replace them.
+_RESERVED_PARAMS = frozenset(
+    {"action", "identifier", "secret", "accesskey", "username", "password", "responsetype"}
+)
+
+ParamValue: TypeAlias = str | int | float | bool | None
+
+
+class WhmcsError(Exception):
+    """A failed External API call.
+
+    ``transient`` tells the caller whether to retry. It is False only for the documented
+    "not found" answers in PERMANENT_MESSAGES (the ticket or client no longer exists).
+    Everything else is transient: connection errors, timeouts, HTTP 5xx and 429, bodies
+    that are not JSON, redirects, and also HTTP 4xx authentication or IP-restriction
+    failures (403 "Authentication Failed", 400 "Invalid IP ...") and other
+    ``"result": "error"`` answers, because those are configuration faults (credentials,
+    API role, allow-list, ticket statuses) that the operator fixes, after which the same
+    call succeeds; the contract says a failed call is retried and never lost.
+
+    The message never contains the identifier, the secret or the access key.
+    """
+
+    def __init__(
+        self,
+        action: str,
+        message: str,
+        *,
+        transient: bool,
+        status_code: int | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.action = action
+        self.transient = transient
+        self.status_code = status_code
+        self.api_message = api_message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments are lost by Exception's default pickling.
+        return (
+            _rebuild_error,
+            (self.action, str(self), self.transient, self.status_code, self.api_message),
+        )
+
+
+def _rebuild_error(
+    action: str,
+    message: str,
+    transient: bool,
+    status_code: int | None,
+    api_message: str | None,
+) -> WhmcsError:
+    return WhmcsError(
+        action,
+        message,
+        transient=transient,
+        status_code=status_code,
+        api_message=api_message,
+    )
+
+
+class WhmcsClient:
+    """Calls WHMCS's External API (``<url>/includes/api.php``) with API credentials.
+
+    One ``requests.Session`` is kept for connection reuse; close the client (or use it as
+    a context manager) when done. No call is retried here: a failure raises WhmcsError and
+    the caller's due-work machinery decides when to try again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        identifier: str,
+        secret: str,
+        access_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        base = url.strip().rstrip("/")
+        # Tolerate an operator pasting the full API address instead of the base URL.
+        if base.endswith(API_PATH):
+            base = base[: -len(API_PATH)]
+        self.url = base
+        self.endpoint = base + API_PATH
+        self.timeout = timeout
+        self._identifier = identifier
+        self._secret = secret
+        self._access_key = access_key or None
+        self._session = requests.Session()
+        self._session.headers.update(
+            {"Accept": "application/json", "User-Agent": "intervention-signoff"}
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> WhmcsClient | None:
+        """Build from WHMCS_URL, WHMCS_IDENTIFIER, WHMCS_SECRET, WHMCS_ACCESS_KEY, WHMCS_TIMEOUT.
+
+        None when WHMCS_URL is unset (the panel integration is off). WHMCS_TIMEOUT may be a
+        timedelta (as settings parse it) or a number of seconds.
+        """
+        url = config.get("WHMCS_URL")
+        if not url:
+            return None
+        for key in ("WHMCS_IDENTIFIER", "WHMCS_SECRET"):
+            if not config.get(key):
+                raise ValueError(f"{key} is required when WHMCS_URL is set")
+        raw_timeout = config.get("WHMCS_TIMEOUT")
+        if raw_timeout is None:
+            timeout = DEFAULT_TIMEOUT
+        elif isinstance(raw_timeout, timedelta):
+            timeout = raw_timeout.total_seconds()
+        else:
+            timeout = float(raw_timeout)
+        return cls(
+            str(url),
+            str(config["WHMCS_IDENTIFIER"]),
+            str(config["WHMCS_SECRET"]),
+            access_key=config.get("WHMCS_ACCESS_KEY") or None,
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"WhmcsClient({self.url!r})"
+
+    def call(self, action: str, **params: ParamValue) -> dict[str, Any]:
+        """POST one API action and return the decoded JSON answer.
+
+        Parameters are form-encoded; booleans become "1"/"0" (what PHP's
+        ``http_build_query`` sends and what WHMCS's ``(bool)(int)`` reads), None values are
+        left out. Raises WhmcsError when the HTTP status is not 2xx, the body is not a JSON
+        object, or ``result`` is not ``success``.
+        """
+        data = self._form(action, params)
+        failure: WhmcsError | None = None
+        response: requests.Response | None = None
+        try:
+            response = self._session.post(
+                self.endpoint, data=data, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.Timeout:
+            failure = self._error(action, f"no answer within {self.timeout:g}s", transient=True)
+        except requests.RequestException as exc:
+            failure = self._error(
+                action, f"connection failed: {type(exc).__name__}: {exc}", transient=True
+            )
+        # Raised outside the except block so the requests exception, which holds the
+        # request body and so the credentials, is not kept as __context__.
+        if failure is not None:
+            raise failure
+        assert response is not None
+        payload = self._check(action, response)
+        log.debug("WHMCS %s succeeded", action)
+        return payload
+
+    def add_ticket_note(self, ticket_id: int | str, message: str) -> dict[str, Any]:
+        """Add a private staff note to a ticket (AddTicketNote), as plain text."""
+        return self.call("AddTicketNote", ticketid=ticket_id, message=message, markdown=False)
+
+    def update_ticket_status(self, ticket_id: int | str, status: str) -> dict[str, Any]:
+        """Set a ticket's status (UpdateTicket), e.g. "Customer-Reply"."""
+        return self.call("UpdateTicket", ticketid=ticket_id, status=status)
+
+    def get_client_notes(self, client_id: int | str) -> str:
+        """Return the client's admin-notes field (GetClientsDetails); "" when absent."""
+        payload = self.call("GetClientsDetails", clientid=client_id)
+        client = payload.get("client")
+        # `client` is the documented place; the top-level copy serves older versions.
+        if isinstance(client, Mapping) and "notes" in client:
+            notes = client["notes"]
+        else:
+            notes = payload.get("notes")
+        return "" if notes is None else str(notes)
+
+    def set_client_notes(self, client_id: int | str, notes: str) -> dict[str, Any]:
+        """Overwrite the client's whole admin-notes field (UpdateClient ``notes``).
+
+        An empty string is sent as such and clears the field (WHMCS tests the presence
+        of ``notes``, not its truth).
+        """
+        return self.call("UpdateClient", clientid=client_id, notes=notes)
+
+    def _form(self, action: str, params: Mapping[str, ParamValue]) -> dict[str, str]:
+        data = {
+            "action": action,
+            "identifier": self._identifier,
+            "secret": self._secret,
+            "responsetype": "json",
+        }
+        if self._access_key:
+            data["accesskey"] = self._access_key
+        for name, value in params.items():
+            if name.lower() in _RESERVED_PARAMS:
+                raise ValueError(f"parameter {name!r} is set by the client itself")
+            encoded = _encode(name, value)
+            if encoded is not None:
+                data[name] = encoded
+        return data
+
+    def _check(self, action: str, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            decoded = response.json()
+        except ValueError:
+            decoded = None
+        payload = decoded if isinstance(decoded, dict) else None
+        api_message = _api_message(payload)
+
+        if 300 <= status < 400:
+            # A redirected POST turns into a GET without the form, so never follow it.
+            location = response.headers.get("Location", "?")
+            raise self._error(
+                action,
+                f"HTTP {status} redirect to {location}; set WHMCS_URL to the final address",
+                transient=True,
+                status_code=status,
+            )
+        if status >= 400:
+            permanent = status < 500 and status != 429 and _is_permanent(api_message)
+            raise self._error(
+                action,
+                f"{api_message} (HTTP {status})" if api_message else f"HTTP {status}",
+                transient=not permanent,
+                status_code=status,
+                api_message=api_message,
+            )
+        if payload is None:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise self._error(
+                action,
+                f"answer is not a JSON object (HTTP {status}, {kind})",
+                transient=True,
+                status_code=status,
+            )
+        result = payload.get("result")
+        if result == "error":
+            raise self._error(
+                action,
+                api_message or "result is error, with no message",
+                transient=not _is_permanent(api_message),
+                status_code=status,
+                api_message=api_message,
+            )
+        if result != "success":
+            raise self._error(
+                action, f"unexpected result {result!r}", transient=True, status_code=status
+            )
+        return payload
+
+    def _error(
+        self,
+        action: str,
+        detail: str,
+        *,
+        transient: bool,
+        status_code: int | None = None,
+        api_message: str | None = None,
+    ) -> WhmcsError:
+        detail = self._redact(detail)
+        if api_message is not None:
+            api_message = self._redact(api_message)
+        log.warning("WHMCS %s failed (transient=%s): %s", action, transient, detail)
+        return WhmcsError(
+            action,
+            f"WHMCS {action} failed: {detail}",
+            transient=transient,
+            status_code=status_code,
+            api_message=api_message,
+        )
+
+    def _redact(self, text: str) -> str:
+        # A panel or proxy may echo what it received; never let a credential through.
+        for credential in (self._identifier, self._secret, self._access_key):
+            if not credential:
+                continue
+            for form in {credential, quote(credential, safe=""), quote_plus(credential)}:
+                text = text.replace(form, "[redacted]")
+        return text
+
+
+def _encode(name: str, value: ParamValue) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise TypeError(f"parameter {name!r}: unsupported type {type(value).__name__}")
+
+
+def _api_message(payload: Mapping[str, Any] | None) -> str | None:
+    if payload is None:
+        return None
+    message = payload.get("message")
+    return str(message) if message not in (None, "") else None
+
+
+def _is_permanent(api_message: str | None) -> bool:
+    return api_message is not None and api_message.strip().casefold() in PERMANENT_MESSAGES
+
+
+# --- The internal note: one marker line in the client's admin-notes field -------------
+
+INELIGIBLE_MARKER = "[intervention-signoff]"
+
+# A line ends with CRLF, LF or a lone CR (old Mac text); the last line may have no end.
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n)")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _split_lines(text: str) -> list[tuple[str, str]]:
+    """Split into (content, line end) pairs; "".join of both parts gives back ``text``."""
+    parts: list[tuple[str, str]] = []
+    end = 0
+    for match in _LINE.finditer(text):
+        parts.append((match[1], match[2]))
+        end = match.end()
+    if end < len(text):
+        parts.append((text[end:], ""))
+    return parts
+
+
+def _join_lines(parts: list[tuple[str, str]]) -> str:
+    return "".join(content + ending for content, ending in parts)
+
+
+def _is_marker_line(content: str) -> bool:
+    # Only a line that starts with the marker is ours; text that merely mentions it
+    # further along a line belongs to the staff and is never touched.
+    return content.startswith(INELIGIBLE_MARKER)
+
+
+def add_ineligible_line(notes: str, line: str) -> str:
+    """Return ``notes`` with the marker line ``INELIGIBLE_MARKER + " " + line``.
+
+    If a line already starts with the marker, only that (first) line's text is replaced,
+    so adding again is idempotent. Otherwise the line is appended: on its own when
+    ``notes`` is empty; after a new separator when ``notes`` does not end a line; and when
+    ``notes`` already ends with a line end, it goes after it and is terminated itself, so
+    the field's trailing newline is kept. The separator is the field's own ("\\r\\n" if it
+    has one, else "\\n"); line breaks inside ``line`` become spaces. Every other character
+    of ``notes`` is kept, so remove_ineligible_line gives ``notes`` back exactly.
+    """
+    new = f"{INELIGIBLE_MARKER} {_LINE_BREAK.sub(' ', line)}"
+    parts = _split_lines(notes)
+    for index, (content, ending) in enumerate(parts):
+        if _is_marker_line(content):
+            parts[index] = (new, ending)
+            return _join_lines(parts)
+    if not notes:
+        return new
+    separator = "\r\n" if "\r\n" in notes else "\n"
+    if parts[-1][1]:
+        return notes + new + separator
+    return notes + separator + new
+
+
+def remove_ineligible_line(notes: str) -> str:
+    """Return ``notes`` without its marker line(s), each with exactly one adjacent line end.
+
+    A marker line takes its own line end with it; a last line without one takes the
+    previous line's end instead. Every other character is kept, so for notes without a
+    marker line, ``remove_ineligible_line(add_ineligible_line(notes, x)) == notes``.
+    """
+    kept: list[tuple[str, str]] = []
+    for content, ending in _split_lines(notes):
+        if not _is_marker_line(content):
+            kept.append((content, ending))
+        elif not ending and kept:
+            kept[-1] = (kept[-1][0], "")
+    return _join_lines(kept)
