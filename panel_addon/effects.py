@@ -68,6 +68,7 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "validate_url": link_url(intervention, "validate"),
         "report_url": link_url(intervention, "report"),
         "backup_reference": intervention.backup_reference,
+        "backup_state": intervention.backup_state,
         "backup_expires": (
             when(intervention.backup_expires_at)
             if intervention.backup_state != BackupState.NONE
