@@ -1,0 +1,135 @@
+"""`POST /webhooks/panel` answers as the contract says."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from panel_addon.models import Client, Intervention, db
+
+from .flow import complete, send, start
+from .support import event_body, signed_headers, started_data
+
+
+def _error(answer: Any) -> dict[str, Any]:
+    body = answer.get_json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message"} <= set(body["error"])
+    return dict(body["error"])
+
+
+def test_started_creates_the_intervention_in_progress(backend: str, app: Any, client: Any) -> None:
+    answer = start(client)
+    assert answer.status_code == 200
+    assert answer.json == {"id": "iv-1", "state": "in_progress", "eligible": True, "deadline_at": None}
+    with app.app_context():
+        iv = db.session.scalar(db.select(Intervention))
+        assert iv.backup_state == "kept"
+        assert iv.client.language == "fr"
+
+
+def test_completed_without_started_carries_the_start_fields(app: Any, client: Any) -> None:
+    data = {**started_data("iv-9"), "summary": "Fixed", "completed_at": "2026-11-26T08:30:00Z"}
+    answer = send(client, "intervention.completed", data)
+    assert answer.status_code == 200
+    assert answer.json["state"] == "awaiting_validation"
+    assert answer.json["deadline_at"].startswith("2026-11-27T08:30:00")
+
+
+def test_completed_for_an_unknown_id_without_start_fields_is_refused(app: Any, client: Any) -> None:
+    answer = complete(client, "nobody")
+    assert answer.status_code == 422
+    assert "data.ticket_id" in _error(answer)["message"]
+
+
+def test_a_second_completion_is_a_conflict(app: Any, client: Any) -> None:
+    start(client)
+    complete(client)
+    answer = complete(client)
+    assert answer.status_code == 409
+    assert _error(answer)["code"] == "transition_forbidden"
+
+
+def test_language_names_and_codes_are_both_understood(app: Any, client: Any) -> None:
+    english = {"id": "8", "email": "a@example.test", "name": "A", "language": "English"}
+    send(client, "intervention.started", started_data("iv-en", client=english))
+    german = {"id": "9", "email": "b@example.test", "name": "B", "language": "de"}
+    send(client, "intervention.started", started_data("iv-de", client=german))
+    with app.app_context():
+        assert db.session.get(Client, "8").language == "en"
+        assert db.session.get(Client, "9").language is None
+
+
+def test_bad_signature_is_401(app: Any, client: Any) -> None:
+    body = event_body("intervention.started", started_data())
+    headers = signed_headers(body, secret="whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC0xMjM0")
+    answer = client.post("/webhooks/panel", data=body, headers=headers)
+    assert answer.status_code == 401
+    assert _error(answer)["code"] == "invalid_signature"
+
+
+def test_missing_signature_is_401(app: Any, client: Any) -> None:
+    body = event_body("intervention.started", started_data())
+    answer = client.post("/webhooks/panel", data=body, content_type="application/json")
+    assert answer.status_code == 401
+
+
+def test_stale_and_future_timestamps_are_401(app: Any, client: Any) -> None:
+    body = event_body("intervention.started", started_data())
+    for shift in (-6, 6):
+        stamp = datetime.now(UTC) + timedelta(minutes=shift)
+        answer = client.post("/webhooks/panel", data=body, headers=signed_headers(body, timestamp=stamp))
+        assert answer.status_code == 401
+        assert "5 minutes" in _error(answer)["message"]
+
+
+def test_body_that_is_not_json_is_400(app: Any, client: Any) -> None:
+    body = "{not json"
+    answer = client.post("/webhooks/panel", data=body, headers=signed_headers(body))
+    assert answer.status_code == 400
+    assert _error(answer)["code"] == "invalid_json"
+
+
+def test_schema_errors_name_the_field(app: Any, client: Any) -> None:
+    data = started_data()
+    data["client"]["email"] = 12
+    answer = send(client, "intervention.started", data)
+    assert answer.status_code == 422
+    error = _error(answer)
+    assert error["field"] == "data.client.email"
+    del data["client"]
+    answer = send(client, "intervention.started", data)
+    assert _error(answer)["field"] == "data.client"
+    body = json.dumps({"type": "intervention.exploded", "data": {}})
+    answer = client.post("/webhooks/panel", data=body, headers=signed_headers(body))
+    assert answer.status_code == 422
+    assert _error(answer)["field"] == "body.type"
+
+
+def test_wrong_content_type_is_415(app: Any, client: Any) -> None:
+    body = event_body("intervention.started", started_data())
+    headers = signed_headers(body)
+    headers["Content-Type"] = "text/plain"
+    answer = client.post("/webhooks/panel", data=body, headers=headers)
+    assert answer.status_code == 415
+
+
+def test_oversize_body_is_413(app: Any, client: Any) -> None:
+    data = started_data()
+    data["padding"] = "x" * 70000
+    answer = send(client, "intervention.started", data)
+    assert answer.status_code == 413
+    assert _error(answer)["code"] == "payload_too_large"
+
+
+def test_webhooks_are_refused_without_a_secret(make_app: Any) -> None:
+    app = make_app(WEBHOOK_SECRET=None)
+    answer = start(app.test_client())
+    assert answer.status_code == 503
+    assert _error(answer)["code"] == "webhooks_disabled"
+
+
+def test_cancel_of_an_unknown_intervention_is_404(app: Any, client: Any) -> None:
+    answer = send(client, "intervention.cancelled", {"id": "ghost"})
+    assert answer.status_code == 404
