@@ -33,8 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_TEMPLATES_DIR": None,
     "PUBLIC_URL": "http://localhost:5000",
     "WEBHOOK_SECRET": None,
+    "WEBHOOK_SECRET_FALLBACKS": [],
     "WEBHOOK_MAX_BYTES": 65536,
     "STAFF_API_TOKEN": None,
+    "STAFF_API_TOKEN_FALLBACKS": [],
     "WHMCS_URL": None,
     "WHMCS_IDENTIFIER": None,
     "WHMCS_SECRET": None,
@@ -120,12 +122,8 @@ def validate(config: dict[str, Any]) -> None:
                 f"{ENV_PREFIX}_SECRET_KEY is required: it signs the links mailed to clients"
             )
         config["SECRET_KEY"] = "development-only-secret-key"
-    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
-    if isinstance(fallbacks, str):
-        fallbacks = [fallbacks]
-    if not isinstance(fallbacks, list) or not all(isinstance(k, str) and k for k in fallbacks):
-        raise SettingsError(f"{ENV_PREFIX}_SECRET_KEY_FALLBACKS must be a JSON list of strings")
-    config["SECRET_KEY_FALLBACKS"] = fallbacks
+    for key in ("SECRET_KEY_FALLBACKS", "WEBHOOK_SECRET_FALLBACKS", "STAFF_API_TOKEN_FALLBACKS"):
+        config[key] = _string_list(config.get(key), key)
 
     for key in _DURATION_KEYS:
         config[key] = parse_duration(config[key], key)
@@ -171,9 +169,9 @@ def validate(config: dict[str, Any]) -> None:
             f"{ENV_PREFIX}_DEFAULT_TIMEZONE: {config['DEFAULT_TIMEZONE']!r} is not a time zone"
         ) from exc
 
-    secret = config.get("WEBHOOK_SECRET")
-    if secret:
-        _check_webhook_secret(secret)
+    for secret in [config.get("WEBHOOK_SECRET"), *config["WEBHOOK_SECRET_FALLBACKS"]]:
+        if secret:
+            _check_webhook_secret(secret)
     if config["MAIL_BACKEND"] not in ("smtp", "outbox"):
         raise SettingsError(f"{ENV_PREFIX}_MAIL_BACKEND must be 'smtp' or 'outbox'")
     for key in ("MAIL_PORT", "WEBHOOK_MAX_BYTES", "TASK_BATCH_SIZE"):
@@ -191,6 +189,15 @@ def validate(config: dict[str, Any]) -> None:
     config["PUBLIC_URL"] = public.rstrip("/")
     if not config.get("MAIL_DEFAULT_SENDER"):
         config["MAIL_DEFAULT_SENDER"] = f"{config['COMPANY_NAME']} <no-reply@localhost>"
+
+
+def _string_list(value: Any, key: str) -> list[str]:
+    items = value or []
+    if isinstance(items, str):
+        items = [items]
+    if not isinstance(items, list) or not all(isinstance(k, str) and k for k in items):
+        raise SettingsError(f"{ENV_PREFIX}_{key} must be a JSON list of strings")
+    return items
 
 
 def _check_webhook_secret(secret: str) -> None:

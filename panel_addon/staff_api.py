@@ -29,9 +29,9 @@ def require_token() -> None:
         raise ApiError(503, "staff_api_disabled", "the staff API is refused: no STAFF_API_TOKEN")
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), str(expected).encode()
-    ):
+    accepted = [str(expected), *current_app.config["STAFF_API_TOKEN_FALLBACKS"]]
+    matches = [hmac.compare_digest(given.strip().encode(), token.encode()) for token in accepted]
+    if scheme.lower() != "bearer" or not any(matches):
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
 
 

@@ -147,12 +147,22 @@ def _verify(body: bytes) -> None:
     webhook_id = headers.get("webhook-id", "")
     if not webhook_id or len(webhook_id) > 200 or "." in webhook_id:
         raise ApiError(401, "invalid_signature", "missing or malformed webhook-id header")
-    try:
-        Webhook(secret).verify(body.decode("utf-8"), headers, json_parse=False)
-    except WebhookVerificationError as exc:
-        raise ApiError(401, "invalid_signature", _verification_message(str(exc))) from None
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(401, "invalid_signature", "malformed webhook-signature header") from None
+    # The current secret first, then older ones still accepted while the panel's copy
+    # is being rotated.
+    secrets = [secret, *current_app.config["WEBHOOK_SECRET_FALLBACKS"]]
+    failure = "the signature does not match the body"
+    for candidate in secrets:
+        try:
+            Webhook(candidate).verify(body.decode("utf-8"), headers, json_parse=False)
+            return
+        except WebhookVerificationError as exc:
+            failure = _verification_message(str(exc))
+            if "signature" not in failure:
+                break
+        except (ValueError, UnicodeDecodeError):
+            failure = "malformed webhook-signature header"
+            break
+    raise ApiError(401, "invalid_signature", failure)
 
 
 def _verification_message(text: str) -> str:

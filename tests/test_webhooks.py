@@ -133,3 +133,22 @@ def test_webhooks_are_refused_without_a_secret(make_app: Any) -> None:
 def test_cancel_of_an_unknown_intervention_is_404(app: Any, client: Any) -> None:
     answer = send(client, "intervention.cancelled", {"id": "ghost"})
     assert answer.status_code == 404
+
+
+def test_a_retired_webhook_secret_is_accepted_while_in_fallbacks(make_app: Any) -> None:
+    old = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZC0xMjM0NTY="
+    app = make_app(WEBHOOK_SECRET_FALLBACKS=[old])
+    body = event_body("intervention.started", started_data())
+    answer = app.test_client().post("/webhooks/panel", data=body, headers=signed_headers(body, secret=old))
+    assert answer.status_code == 200
+    other = "whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC0xMjM0"
+    answer = app.test_client().post("/webhooks/panel", data=body, headers=signed_headers(body, secret=other))
+    assert answer.status_code == 401
+
+
+def test_staff_token_rotation_accepts_both_tokens(make_app: Any) -> None:
+    app = make_app(STAFF_API_TOKEN="new-token", STAFF_API_TOKEN_FALLBACKS=["old-token"])
+    client = app.test_client()
+    for token, status in (("new-token", 200), ("old-token", 200), ("wrong", 401)):
+        answer = client.get("/api/v1/clients/1/eligibility", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == status
