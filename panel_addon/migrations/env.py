@@ -14,6 +14,7 @@ config = context.config
 # Keep the service's own loggers (and their token filter) when run in-process.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+logging.getLogger('alembic.runtime.plugins').setLevel(logging.WARNING)
 
 
 def get_engine():
