@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import signal
 import time
-from typing import Any
 
 from flask import Flask
 from rq import Worker
@@ -25,12 +24,16 @@ def sweep_once(app: Flask) -> list[str]:
         return tasks.sweep(queues.connection())
 
 
-def sweep_forever(app: Flask, stop: Any) -> None:
-    """Sweep every SWEEP_INTERVAL until `stop` is set; database or Redis faults only delay."""
+def sweep_forever(app: Flask, parent: int) -> None:
+    """Sweep every SWEEP_INTERVAL while the worker that started us lives.
+
+    Database or Redis faults only delay the next pass. The worker ends this process
+    with SIGTERM; a sweep cut short has written nothing but enqueued drains.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     interval = app.config["SWEEP_INTERVAL"].total_seconds()
     failing = False
-    while not stop.is_set():
+    while os.getppid() == parent:
         try:
             sweep_once(app)
             if failing:
@@ -40,7 +43,7 @@ def sweep_forever(app: Flask, stop: Any) -> None:
             if not failing:
                 log.warning("sweep failed (%s); retrying every %.0fs", type(exc).__name__, interval)
             failing = True
-        stop.wait(interval)
+        time.sleep(interval)
 
 
 def run(app: Flask, burst: bool = False) -> None:
@@ -64,15 +67,12 @@ def run(app: Flask, burst: bool = False) -> None:
             time.sleep(0.05)
 
     ctx = multiprocessing.get_context("fork")
-    stop = ctx.Event()
-    sweeper = ctx.Process(target=sweep_forever, args=(app, stop), name="panel-addon-sweep")
+    sweeper = ctx.Process(target=sweep_forever, args=(app, os.getpid()), name="panel-addon-sweep")
     sweeper.start()
     log.info("worker started (pid %s), sweeping every %s", os.getpid(), app.config["SWEEP_INTERVAL"])
     try:
         with app.app_context():
             worker.work(logging_level="INFO")
     finally:
-        stop.set()
+        sweeper.terminate()
         sweeper.join(timeout=5)
-        if sweeper.is_alive():
-            sweeper.terminate()
