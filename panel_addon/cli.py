@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -121,12 +122,13 @@ def simulate_command(
         "id": panel_id,
         "summary": "WooCommerce and 4 plugins updated; PHP 8.3 compatibility fixed in the theme.",
     }
-    plan = {
+    plans: dict[str, list[tuple[str, Any]]] = {
         "flow": [("intervention.started", started), ("intervention.completed", completed)],
         "started": [("intervention.started", started)],
         "completed": [("intervention.completed", {**started, **completed})],
         "cancelled": [("intervention.cancelled", {"id": panel_id, "reason": "demo"})],
-    }[event]
+    }
+    plan = plans[event]
     signer = Webhook(secret)
     for event_type, data in plan:
         body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 
@@ -16,6 +16,9 @@ from .settings import SUPPORTED_LANGUAGES
 from .tasks import commit_and_kick
 from .tokens import LinkError, link_url, resolve
 
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as ResponseBase
+
 bp = Blueprint("client_pages", __name__)
 
 MESSAGE_MAX = 5000
@@ -28,12 +31,12 @@ def _language_for(intervention: Intervention | None) -> str:
     return best or current_app.config["DEFAULT_LANGUAGE"]
 
 
-def _headers(response: Response) -> Response:
+def _headers(response: ResponseBase) -> Response:
     # Tokens are in the URL: never leak them through Referer or a shared cache.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    return response  # type: ignore[return-value]
 
 
 def _when(intervention: Intervention, moment: Any, language: str) -> str | None:

@@ -161,10 +161,15 @@ def _send_one(session: MailSession, task: Task, message: Message) -> None:
 
 def _smtp_error(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')[:200]}"
+        return f"{exc.smtp_code} {_text(exc.smtp_error)[:200]}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "; ".join(f"{code} {msg.decode(errors='replace')[:100]}" for code, msg in exc.recipients.values())
+        refusals = exc.recipients.values()
+        return "; ".join(f"{code} {_text(msg)[:100]}" for code, msg in refusals)
     return type(exc).__name__ + (f": {exc}" if str(exc) else "")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _mail_event(task: Task, now: datetime, type_: str, **data: Any) -> None:

@@ -81,6 +81,6 @@ class MailSession:
         path.write_bytes(message.as_bytes())
         current_app.logger.info(
             "mail to %s written to the dev outbox: %s (see /dev/outbox)",
-            ", ".join(message.recipients),
+            ", ".join(str(r) for r in message.recipients),
             message.subject,
         )

@@ -96,7 +96,6 @@ def cancel_pending(intervention: Intervention, actions: Iterable[str], now: date
             Task.intervention_id == intervention.id,
             Task.state == "pending",
             Task.action.in_(list(actions)),
-            Task.attempts == 0,
             or_(Task.claimed_until.is_(None), Task.claimed_until < now),
         )
         .values(state="cancelled", done_at=now)

@@ -65,7 +65,7 @@ def redis_warnings(redis: Redis) -> list[str]:
     """What a deployment's Redis lacks for queue data (eviction, persistence)."""
     warnings = []
     try:
-        config: dict[str, Any] = redis.config_get("maxmemory-policy")
+        config: dict[Any, Any] = redis.config_get("maxmemory-policy")
         policy = config.get("maxmemory-policy")
         if policy and policy != "noeviction":
             warnings.append(
