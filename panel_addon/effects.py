@@ -130,6 +130,9 @@ def _send_batch(batch: list[Task], now: datetime) -> None:
     try:
         with MailSession() as session:
             for task, message in wanted:
+                if not tasks.still_claimed(task):
+                    # A slow relay ate the lease: leave the rest to whoever takes over.
+                    break
                 _send_one(session, task, message)
     except (smtplib.SMTPException, OSError, socket.timeout) as exc:
         # The connection failed (refused, timeout, 4xx at connect): retry the unsent ones.

@@ -178,6 +178,11 @@ def claim(kind: str, now: datetime, limit: int) -> list[Task]:
     )
 
 
+def still_claimed(task: Task) -> bool:
+    """Whether this worker's lease on `task` still holds; past it another may take over."""
+    return task.claimed_until is not None and clock_now() < task.claimed_until
+
+
 def mark_done(task: Task, now: datetime, result: dict[str, Any] | None = None) -> None:
     task.state = "done"
     task.done_at = now
@@ -249,6 +254,8 @@ def drain(kind: str, max_seconds: float = 60.0) -> int:
             batch_fn(batch, now)
         else:
             for task in batch:
+                if not still_claimed(task):
+                    break
                 run_one(task, clock_now())
                 commit_and_kick()
         commit_and_kick()
