@@ -14,14 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from flask_mail import Message
+from flask_mail import BadHeaderError
+from sqlalchemy import select
 
-from . import lifecycle, mailer, tasks
+from . import lifecycle, mailer, site_check, tasks  # site_check registers its tasks too
 from .clock import now as clock_now
 from .formatting import format_datetime, format_duration
 from .i18n import translate
 from .lifecycle import SYSTEM, BackupState, State
-from .mail import MailSession
+from .mail import MailSession, Message
 from .models import Intervention, Task, db
 from .tokens import link_url
 from .whmcs import WhmcsClient, WhmcsError, add_ineligible_line, remove_ineligible_line
@@ -80,7 +81,7 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "restore_requested": intervention.restore_requested,
         "late_report": intervention.late_report,
         "decided_at": when(intervention.decided_at),
-        "site_checks": [],
+        "site_checks": site_check.client_lines(intervention, language),
     }
 
 
@@ -112,9 +113,32 @@ def build_message(intervention: Intervention, template: str, now: datetime) -> M
 
 def _send_batch(batch: list[Task], now: datetime) -> None:
     """Send a batch of mails over one SMTP connection; each task is committed as it goes."""
+    # Each mail is committed as soon as it is sent. Expiring the batch's rows at every
+    # commit would reload each task and its intervention (two SELECTs a mail) only to
+    # read back what this worker wrote itself: its lease and its outcomes.
+    orm = db.session()
+    expire_on_commit, orm.expire_on_commit = orm.expire_on_commit, False
+    try:
+        _send_claimed(batch, now)
+    finally:
+        orm.expire_on_commit = expire_on_commit
+
+
+def _send_claimed(batch: list[Task], now: datetime) -> None:
     wanted: list[tuple[Task, Message]] = []
+    ids = {task.intervention_id for task in batch if task.intervention_id is not None}
+    # One query for the batch's interventions (fresh, for the "still wanted" check)
+    # instead of one a mail; held here, so the session keeps them for the mail events.
+    interventions = {
+        intervention.id: intervention
+        for intervention in db.session.scalars(
+            select(Intervention)
+            .where(Intervention.id.in_(ids))
+            .execution_options(populate_existing=True)
+        )
+    }
     for task in batch:
-        intervention = _intervention_or_none(task)
+        intervention = interventions.get(task.intervention_id or 0)
         template = task.payload.get("template", "")
         if intervention is None or State(intervention.state) not in MAIL_STATES.get(template, ()):
             tasks.mark_skipped(task, now, "no longer wanted")
@@ -155,6 +179,11 @@ def _send_one(session: MailSession, task: Task, message: Message) -> None:
             _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
         else:
             raise
+    except (BadHeaderError, UnicodeError, ValueError) as exc:
+        # The message itself cannot be sent (an address with a line break in it): no retry
+        # can help, and it must not hold up the rest of the batch.
+        tasks.mark_failed(task, now, f"message refused before sending: {type(exc).__name__}")
+        _mail_event(task, now, "mail_refused", error=type(exc).__name__)
     else:
         tasks.mark_done(task, now, {"message_id": message.msgId})
         _mail_event(task, now, "mail_sent", message_id=message.msgId, to=message.recipients[0])
@@ -219,9 +248,29 @@ def _panel_call(task: Task, call: Any) -> dict[str, Any] | None:
 
 @tasks.handler("add_ticket_note")
 def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
-    """AddTicketNote on the intervention's ticket. A retry after a lost answer may repeat it."""
+    """AddTicketNote on the intervention's ticket, once.
+
+    A first attempt just adds the note. A later one (the previous attempt failed, timed
+    out or was interrupted, so its note may have landed anyway) reads the ticket's notes
+    first and adds nothing if the same note is there. What remains: a panel that applies
+    a call after we gave up on it, and after that check, gets the note twice.
+    """
     payload = task.payload
-    return _panel_call(task, lambda p: p.add_ticket_note(payload["ticket_id"], payload["message"]))
+    ticket_id, message = payload["ticket_id"], payload["message"]
+
+    def call(panel: WhmcsClient) -> dict[str, Any]:
+        if task.attempts or task.last_error:
+            wanted = _same_note_text(message)
+            if any(_same_note_text(note) == wanted for note in panel.get_ticket_notes(ticket_id)):
+                return {"result": "already_there"}
+        return panel.add_ticket_note(ticket_id, message)
+
+    return _panel_call(task, call)
+
+
+def _same_note_text(text: str) -> str:
+    # The panel may store the note with other line ends or trimmed.
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
 
 
 @tasks.handler("update_ticket")

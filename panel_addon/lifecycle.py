@@ -9,6 +9,7 @@ both win.
 
 from __future__ import annotations
 
+import html
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy import select, update
 from . import tasks
 from .i18n import translate
 from .models import Client, Event, Intervention, db
+from .site_check_http import check_urls_for
 
 
 class State(StrEnum):
@@ -167,13 +169,20 @@ def _staff_note(key: str, **values: Any) -> str:
 def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: Any) -> None:
     if not intervention.ticket_id:
         return
+    # What a client, technician or staff typed is escaped: the panel's admin area must
+    # show it as text, never run it as markup.
+    values["panel_id"] = intervention.panel_id
+    values = {
+        name: html.escape(value, quote=False) if isinstance(value, str) else value
+        for name, value in values.items()
+    }
     tasks.schedule(
         intervention,
         "panel",
         "add_ticket_note",
         {
             "ticket_id": intervention.ticket_id,
-            "message": _staff_note(key, panel_id=intervention.panel_id, **values),
+            "message": _staff_note(key, **values),
         },
         now,
         now,
@@ -219,6 +228,7 @@ def _new_intervention(data: dict[str, Any], now: datetime) -> Intervention:
         backup_reference=backup.get("reference"),
         backup_created_at=backup.get("created_at"),
         backup_state=(BackupState.KEPT if backup.get("reference") else BackupState.NONE).value,
+        check_urls=_check_urls(data),
         started_at=now,
         created_at=now,
         updated_at=now,
@@ -228,11 +238,18 @@ def _new_intervention(data: dict[str, Any], now: datetime) -> Intervention:
     return intervention
 
 
+def _check_urls(data: dict[str, Any]) -> list[str]:
+    if not _setting("SITE_CHECK_ENABLED"):
+        return []
+    return check_urls_for(data.get("site"), data.get("check_urls"), _setting("SITE_CHECK_MAX_URLS"))
+
+
 def start(data: dict[str, Any], now: datetime) -> Intervention:
     """Record an intervention the panel started.
 
     Creates the client (or refreshes their details) and the intervention in
-    `in_progress` with its backup `kept`. Schedules nothing for the client. The caller
+    `in_progress` with its backup `kept`, and schedules the site check's before
+    snapshot of its check URLs. Schedules nothing for the client. The caller
     deduplicates redeliveries by `webhook-id`; a second start of the same id raises
     TransitionError.
     """
@@ -248,7 +265,10 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
         to_state=State.IN_PROGRESS.value,
         technician=intervention.technician,
         backup_reference=intervention.backup_reference,
+        check_urls=intervention.check_urls,
     )
+    if intervention.check_urls:
+        tasks.schedule(intervention, "site", "site_snapshot", {"phase": "before"}, now, now)
     return intervention
 
 
@@ -256,10 +276,12 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
     """Record the end of the work and open the client's validation window.
 
     Sets the deadline (completion + VALIDATION_WINDOW) and the backup's expiry
-    (completion + BACKUP_RETENTION); schedules the completion mail, a reminder per
-    REMINDERS offset still ahead, the lapse at the deadline, the backup expiry, and a
-    ticket note. Raises TransitionError unless the intervention is in progress (or
-    unknown, when `data` carries the fields of a start).
+    (completion + BACKUP_RETENTION). Without check URLs the window opens at once
+    (`_open_window`: the mail, reminders, lapse, expiry, ticket note). With them, the
+    site check's after snapshot comes first, and the window opens once it is known
+    (`site_checked`), or after SITE_CHECK_MAIL_WAIT if it never ends
+    (`site_check_overdue`). Raises TransitionError unless the intervention is in
+    progress (or unknown, when `data` carries the fields of a start).
     """
     intervention = get_by_panel_id(data["id"])
     if intervention is None:
@@ -280,16 +302,64 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
             backup_reference=intervention.backup_reference,
         )
     completed_at = min(data.get("completed_at") or now, now)
-    deadline = completed_at + _setting("VALIDATION_WINDOW")
-    expires = completed_at + _setting("BACKUP_RETENTION")
     values: dict[str, Any] = {
         "completed_at": completed_at,
-        "deadline_at": deadline,
+        "deadline_at": completed_at + _setting("VALIDATION_WINDOW"),
         "summary": data.get("summary"),
     }
     if intervention.backup_state != BackupState.NONE:
-        values["backup_expires_at"] = expires
+        values["backup_expires_at"] = completed_at + _setting("BACKUP_RETENTION")
     _transition(intervention, "complete", PANEL, now, **values)
+    if not intervention.check_urls:
+        _open_window(intervention, now)
+        return intervention
+    # A before snapshot not taken yet would show the site after the work: drop it.
+    tasks.cancel_pending(intervention, ("site_snapshot",), now)
+    tasks.schedule(intervention, "site", "site_snapshot", {"phase": "after"}, now, now)
+    wait = now + _setting("SITE_CHECK_MAIL_WAIT")
+    tasks.schedule(intervention, "due", "site_check_overdue", {}, wait, now)
+    return intervention
+
+
+def _open_window(
+    intervention: Intervention,
+    now: datetime,
+    *,
+    held: bool = False,
+    note: str = "note.completed",
+    **note_values: Any,
+) -> bool:
+    """Open the client's validation window, once: schedule what the deadline brings.
+
+    Schedules the completion mail, a reminder per REMINDERS offset still ahead, the
+    lapse at the deadline, the backup expiry, and a ticket note; records
+    `window_opened_at`. A mail that was `held` starts a new clock: deadline and backup
+    expiry count from now. A conditional update: only for an intervention awaiting
+    validation whose window is not open, and whose mail is held (`held`) or not;
+    returns False (and does nothing) otherwise, so two openings cannot both schedule.
+    """
+    values: dict[str, Any] = {"window_opened_at": now, "mail_held_at": None, "updated_at": now}
+    if held:
+        values["deadline_at"] = now + _setting("VALIDATION_WINDOW")
+        if intervention.backup_state != BackupState.NONE:
+            values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
+    held_column = Intervention.mail_held_at
+    result = db.session.execute(
+        update(Intervention)
+        .where(
+            Intervention.id == intervention.id,
+            Intervention.state == State.AWAITING_VALIDATION.value,
+            Intervention.window_opened_at.is_(None),
+            held_column.is_not(None) if held else held_column.is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    db.session.refresh(intervention)
+    deadline = intervention.deadline_at
+    assert deadline is not None
 
     tasks.schedule(intervention, "mail", "send_mail", {"template": "completion_request"}, now, now)
     for left in _setting("REMINDERS"):
@@ -304,10 +374,99 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
                 now,
             )
     tasks.schedule(intervention, "due", "lapse", {}, deadline, now)
-    if intervention.backup_expires_at is not None:
-        tasks.schedule(intervention, "due", "expire_backup", {}, intervention.backup_expires_at, now)
-    _ticket_note(intervention, "note.completed", now, deadline=_staff_time(deadline))
-    return intervention
+    expires = intervention.backup_expires_at
+    if expires is not None:
+        tasks.schedule(intervention, "due", "expire_backup", {}, expires, now)
+    _ticket_note(intervention, note, now, deadline=_staff_time(deadline), **note_values)
+    return True
+
+
+def site_checked(intervention: Intervention, regressions: list[str], now: datetime) -> str:
+    """The after snapshot is known: open the validation window, or hold the client's mail.
+
+    `regressions` are the staff-language lines of the pages that regressed. With none,
+    or with HOLD_MAIL_ON_REGRESSION off, the window opens now. With some, the technician
+    gets a ticket note at once; with HOLD_MAIL_ON_REGRESSION the mail is held
+    (`mail_held_at`) until staff release it (`release_mail`), and no deadline runs
+    meanwhile. A later snapshot (a repeat, a re-check) only adds the note. Returns what
+    became of the mail: `sent`, `held`, `already_sent`, `still_held` or `none`.
+    """
+    if intervention.state != State.AWAITING_VALIDATION:
+        return "none"
+    if regressions:
+        add_event(intervention, SYSTEM, "site_regression", now, pages=len(regressions))
+    if intervention.window_opened_at is not None:
+        mail = "already_sent"
+    elif intervention.mail_held_at is not None:
+        mail = "still_held"
+    elif regressions and _setting("HOLD_MAIL_ON_REGRESSION"):
+        # The client's clock stops: no deadline, no backup expiry until the release.
+        held = db.session.execute(
+            update(Intervention)
+            .where(
+                Intervention.id == intervention.id,
+                Intervention.state == State.AWAITING_VALIDATION.value,
+                Intervention.window_opened_at.is_(None),
+                Intervention.mail_held_at.is_(None),
+            )
+            .values(mail_held_at=now, deadline_at=None, backup_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(intervention)
+        mail = "held" if held.rowcount == 1 else "none"  # type: ignore[attr-defined]
+        if mail == "held":
+            add_event(intervention, SYSTEM, "mail_held", now, pages=len(regressions))
+    else:
+        mail = "sent" if _open_window(intervention, now) else "none"
+    if regressions:
+        _ticket_note(
+            intervention,
+            "sitecheck.note.regression",
+            now,
+            count=len(regressions),
+            pages="\n".join(regressions),
+            mail=_staff_note(f"sitecheck.note.mail_{mail}") if mail != "none" else "",
+        )
+    return mail
+
+
+def site_check_overdue(intervention: Intervention, now: datetime) -> bool:
+    """The after snapshot did not end within SITE_CHECK_MAIL_WAIT: open the window without it.
+
+    Does nothing (returns False) once the window is open or the mail held; safe to repeat.
+    """
+    if intervention.window_opened_at is not None or intervention.mail_held_at is not None:
+        return False
+    opened = _open_window(intervention, now, note="sitecheck.note.timed_out")
+    if opened:
+        add_event(intervention, SYSTEM, "site_check_overdue", now)
+    return opened
+
+
+def release_mail(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    """Staff release the mail a regression held: it goes out and the window starts now.
+
+    Raises TransitionError when no mail is held. Recorded with the staff member's name.
+    """
+    held_since = intervention.mail_held_at
+    if intervention.state != State.AWAITING_VALIDATION or held_since is None:
+        raise TransitionError("release the held mail of", f"{intervention.state} (no mail held)")
+    if not _open_window(
+        intervention, now, held=True, note="sitecheck.note.released", staff=actor.name or "-"
+    ):
+        raise TransitionError("release the held mail of", f"{intervention.state} (no mail held)")
+    add_event(intervention, actor, "mail_released", now, held_since=held_since.isoformat())
+
+
+def recheck_site(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    """Staff take the after snapshot again (a regression was fixed, say); it replaces the last.
+
+    A held mail stays held: staff release it when the site is right.
+    """
+    if intervention.state != State.AWAITING_VALIDATION or not intervention.check_urls:
+        raise TransitionError("check the site of", intervention.state)
+    add_event(intervention, actor, "site_recheck_requested", now)
+    tasks.schedule(intervention, "site", "site_snapshot", {"phase": "after"}, now, now)
 
 
 def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> Intervention:
@@ -317,11 +476,13 @@ def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> In
     raises TransitionError and changes nothing).
     """
     intervention = _require(panel_id)
-    values: dict[str, Any] = {"cancelled_reason": reason}
+    values: dict[str, Any] = {"cancelled_reason": reason, "mail_held_at": None}
     if intervention.backup_state == BackupState.KEPT and intervention.backup_expires_at is None:
         values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
     _transition(intervention, "cancel", actor, now, **values)
-    tasks.cancel_pending(intervention, ("send_mail", "lapse"), now)
+    tasks.cancel_pending(
+        intervention, ("send_mail", "lapse", "site_snapshot", "site_check_overdue"), now
+    )
     if "backup_expires_at" in values:
         tasks.schedule(intervention, "due", "expire_backup", {}, values["backup_expires_at"], now)
     _ticket_note(intervention, "note.cancelled", now, reason=reason or "-")
@@ -510,6 +671,11 @@ def resend_mail(intervention: Intervention, actor: Actor, now: datetime) -> None
     }.get(State(intervention.state))
     if template is None:
         raise TransitionError("resend the mail of", intervention.state)
+    if intervention.state == State.AWAITING_VALIDATION and intervention.window_opened_at is None:
+        # Not sent yet: the site check runs, or a regression holds it (release it instead).
+        waiting = "held mail" if intervention.mail_held_at else "site check to finish"
+        state = f"{intervention.state} (waiting for its {waiting})"
+        raise TransitionError("resend the mail of", state)
     add_event(intervention, actor, "mail_resend_requested", now, template=template)
     tasks.schedule(
         intervention, "mail", "send_mail", {"template": template, "resend": True}, now, now

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
@@ -74,6 +75,10 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_interventions_client", "client_id", "id"),
         Index("ix_interventions_backup", "backup_state", "backup_expires_at"),
         Index("ix_interventions_late_review", "late_report_review"),
+        # The staff list filters by these and pages by id (migration 0002).
+        Index("ix_interventions_ticket", "ticket_id", "id"),
+        Index("ix_interventions_technician", "technician", "id"),
+        Index("ix_interventions_started", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -103,10 +108,23 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
     late_report_review: Mapped[str | None] = mapped_column(String(16))
     resolution: Mapped[str | None] = mapped_column(String(32))
 
+    # The site check (docs/site-check.md): the pages to snapshot; when the client's
+    # mail was held because a page regressed (None: not held); when the validation
+    # window opened, i.e. the completion mail was scheduled (None: not yet).
+    check_urls: Mapped[list[str] | None] = mapped_column(JSON)
+    mail_held_at: Mapped[datetime | None]
+    window_opened_at: Mapped[datetime | None]
+
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     client: Mapped[Client] = relationship(foreign_keys=[client_id], lazy="joined")
+
+    def site_check_lines(self, language: str) -> list[dict[str, str]]:
+        """What was checked automatically, in plain words (for the client's link page)."""
+        from .site_check import client_lines
+
+        return client_lines(self, language)
 
 
 class Event(db.Model):  # type: ignore[name-defined,misc]
@@ -163,6 +181,23 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime]
 
 
+class SiteSnapshot(db.Model):  # type: ignore[name-defined,misc]
+    """One page of a site as the site check saw it, before or after an intervention."""
+
+    __tablename__ = "site_snapshots"
+    __table_args__ = (
+        UniqueConstraint("intervention_id", "phase", "position", name="uq_site_snapshots_page"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("interventions.id"), index=True)
+    phase: Mapped[str] = mapped_column(String(8))
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2000))
+    taken_at: Mapped[datetime]
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     """A processed `webhook-id`: a redelivery of it has no second effect."""
 
@@ -172,3 +207,14 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     event_type: Mapped[str] = mapped_column(String(64))
     intervention_panel_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
+
+
+class StaffLogin(db.Model):  # type: ignore[name-defined,misc]
+    """A staff login link that was used: its id is refused from then on (single use)."""
+
+    __tablename__ = "staff_logins"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from .clock import now as clock_now
 from .models import Intervention, Task, db
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("mail", "panel", "due")
-BACKOFF = (5, 30, 120, 600, 1800, 3600)
+KINDS = ("mail", "panel", "due", "site")
+# Recorded when a task is claimed again after its lease ran out: the worker that held it
+# stopped mid-task, so its mail or panel call may or may not have happened.
+INTERRUPTED = "the previous attempt was interrupted (its lease ran out)"
 
 
 class TransientError(Exception):
@@ -169,7 +171,11 @@ def claim(kind: str, now: datetime, limit: int) -> list[Task]:
             Task.state == "pending",
             _claimable(now),
         )
-        .values(claimed_until=now + lease, claim_token=token)
+        .values(
+            claimed_until=now + lease,
+            claim_token=token,
+            last_error=case((Task.claimed_until.is_not(None), INTERRUPTED), else_=Task.last_error),
+        )
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -193,8 +199,8 @@ def mark_done(task: Task, now: datetime, result: dict[str, Any] | None = None) -
 
 def mark_retry(task: Task, now: datetime, error: str) -> None:
     task.attempts += 1
-    delay = BACKOFF[min(task.attempts - 1, len(BACKOFF) - 1)]
-    task.due_at = now + timedelta(seconds=delay)
+    backoff = current_app.config["TASK_RETRY_BACKOFF"]
+    task.due_at = now + backoff[min(task.attempts - 1, len(backoff) - 1)]
     task.claimed_until = None
     task.last_error = error[:2000]
 

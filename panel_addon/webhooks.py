@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from . import lifecycle
 from .clock import now as clock_now
 from .errors import ApiError
+from .formatting import clean_text
 from .models import Intervention, WebhookDelivery, db
 from .settings import normalise_language
 from .tasks import commit_and_kick
@@ -22,14 +23,28 @@ from .tasks import commit_and_kick
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
-_ID = {"type": ["string", "integer"], "minLength": 1, "maxLength": 64}
+# Ids end up in URLs, log lines and notes: no control characters in them.
+_ID = {
+    "type": ["string", "integer"],
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": "^[^\\x00-\\x1f\\x7f]+$",
+    "minimum": -(2**63),
+    "maximum": 2**63 - 1,
+}
 _TEXT = {"type": "string", "maxLength": 500}
 _CLIENT = {
     "type": "object",
     "required": ["id", "email"],
     "properties": {
         "id": _ID,
-        "email": {"type": "string", "format": "email", "maxLength": 320},
+        # One address and nothing else: a line break in it would inject mail headers.
+        "email": {
+            "type": "string",
+            "format": "email",
+            "maxLength": 320,
+            "pattern": "^[^\\s@]+@[^\\s@]+$",
+        },
         "name": {"type": ["string", "null"], "maxLength": 200},
         "language": {"type": ["string", "null"], "maxLength": 32},
         "timezone": {"type": ["string", "null"], "maxLength": 64},
@@ -50,7 +65,16 @@ _STARTED_FIELDS = {
     "site": _TEXT,
     "technician": {"type": ["string", "null"], "maxLength": 200},
     "backup": _BACKUP,
-    "check_urls": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 2000}},
+    # The site check's pages: absolute http(s) URLs, or paths on the site (docs/site-check.md).
+    "check_urls": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+            "type": "string",
+            "maxLength": 2000,
+            "pattern": "^(?:[hH][tT][tT][pP][sS]?://[^\\s/?#]+|/(?!/))[^\\s]*$",
+        },
+    },
 }
 DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     "intervention.started": {
@@ -109,17 +133,35 @@ def _check(schema: dict[str, Any], document: Any, prefix: str) -> None:
     raise ApiError(422, "invalid_payload", f"{field}: {message}", field=field)
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def _parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # The schema's date-time format is only checked when rfc3339-validator is installed.
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(
+            422, "invalid_payload", f"{field}: must be a valid date-time", field=field
+        ) from None
     if moment.tzinfo is None:
-        raise ApiError(422, "invalid_payload", "date-times must carry a UTC offset")
+        raise ApiError(422, "invalid_payload", "date-times must carry a UTC offset", field=field)
     return moment
 
 
+# Free text that may keep its line breaks; every other string is made one line.
+_MULTILINE = frozenset({"summary", "reason"})
+
+
+def _clean(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(item, key) for item in value]
+    return clean_text(value, key in _MULTILINE) if isinstance(value, str) else value
+
+
 def _normalise(data: dict[str, Any]) -> dict[str, Any]:
-    data = dict(data)
+    data = _clean(data)
     data["id"] = str(data["id"])
     if data.get("ticket_id") is not None:
         data["ticket_id"] = str(data["ticket_id"])
@@ -131,9 +173,9 @@ def _normalise(data: dict[str, Any]) -> dict[str, Any]:
         data["client"] = client
     if isinstance(data.get("backup"), dict):
         backup = dict(data["backup"])
-        backup["created_at"] = _parse_time(backup.get("created_at"))
+        backup["created_at"] = _parse_time(backup.get("created_at"), "data.backup.created_at")
         data["backup"] = backup
-    data["completed_at"] = _parse_time(data.get("completed_at"))
+    data["completed_at"] = _parse_time(data.get("completed_at"), "data.completed_at")
     return data
 
 
@@ -200,7 +242,9 @@ def receive() -> Response:
     _check(ENVELOPE_SCHEMA, payload, "body")
     event_type = payload["type"]
     _check(DATA_SCHEMAS[event_type], payload["data"], "data")
-    data = _normalise(payload["data"])
+    declared = DATA_SCHEMAS[event_type]["properties"]
+    # Only what the schema checked goes on: an undeclared field may hold anything.
+    data = _normalise({k: v for k, v in payload["data"].items() if k in declared})
     webhook_id = request.headers["webhook-id"]
 
     if db.session.get(WebhookDelivery, webhook_id) is not None:
@@ -226,6 +270,9 @@ def receive() -> Response:
         raise ApiError(409, "conflict", "a concurrent event changed this intervention") from None
     except lifecycle.TransitionError as exc:
         db.session.rollback()
+        if db.session.get(WebhookDelivery, webhook_id) is not None:
+            # A concurrent delivery of this same webhook-id moved the intervention first.
+            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
         raise ApiError(
             409, exc.code, str(exc), state=exc.state, id=data["id"]
         ) from None

@@ -1,0 +1,390 @@
+"""The site check: snapshots of the client's pages before and after an intervention.
+
+On start a `site_snapshot` task (kind `site`) takes the *before* snapshot; on
+completion another takes the *after* one, compares, and tells the lifecycle, which
+opens the client's validation window or, on a regression with HOLD_MAIL_ON_REGRESSION,
+holds the mail for a technician. A `site_check_overdue` task (kind `due`) opens the
+window anyway if the after snapshot never finishes. The rules are in site_check_rules,
+the fetching in site_check_http; docs/site-check.md says it all in prose.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from . import lifecycle, tasks
+from .clock import now as clock_now
+from .i18n import translate
+from .lifecycle import SYSTEM, State
+from .models import Intervention, SiteSnapshot, Task, db
+from .site_check_http import Policy, fetch
+from .site_check_rules import SIGNS_BY_NAME, compare, form_kind, is_failing, page_kind
+
+log = logging.getLogger(__name__)
+
+PHASES = ("before", "after")
+WANTED_STATE = {"before": State.IN_PROGRESS, "after": State.AWAITING_VALIDATION}
+# A drain of kind `site` starts no new snapshot after this long, so the RQ job (300 s)
+# always has room for the one in flight; the rest are left to the next drain.
+BATCH_BUDGET_SECONDS = 30.0
+
+
+def policy() -> Policy:
+    """The fetch limits from the settings."""
+    config = current_app.config
+    return Policy(
+        timeout=config["SITE_CHECK_TIMEOUT"].total_seconds(),
+        max_bytes=config["SITE_CHECK_MAX_BYTES"],
+        max_redirects=config["SITE_CHECK_MAX_REDIRECTS"],
+        allow_loopback=config["SITE_CHECK_ALLOW_PRIVATE"],
+        allowed_networks=config["SITE_CHECK_ALLOWED_NETWORKS"],
+        user_agent=user_agent(),
+    )
+
+
+def user_agent() -> str:
+    """Names the host's service, so a client reading their logs knows who called."""
+    config = current_app.config
+    if config.get("SITE_CHECK_USER_AGENT"):
+        return str(config["SITE_CHECK_USER_AGENT"])
+    company = config["COMPANY_NAME"].encode("ascii", "ignore").decode().strip() or "host"
+    return f"{company} site check (intervention sign-off; +{config['PUBLIC_URL']})"
+
+
+def take_snapshot(urls: list[str], limits: Policy, concurrency: int) -> list[dict[str, Any]]:
+    """Fetch every URL, at most `concurrency` at once; one result per URL, in order."""
+    if not urls:
+        return []
+
+    def one(url: str) -> dict[str, Any]:
+        try:
+            return fetch(url, limits)
+        except Exception as exc:  # noqa: BLE001 - a bug on one page must not lose the others
+            log.exception("site check of %s failed", url)
+            return {
+                "url": url,
+                "final_url": url,
+                "status": None,
+                "error": "failed",
+                "error_detail": type(exc).__name__,
+                "signs": [],
+                "forms": [],
+            }
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(urls))) as pool:
+        return list(pool.map(one, urls))
+
+
+# --- Storage -----------------------------------------------------------------------------
+
+
+def store(
+    intervention: Intervention, phase: str, results: list[dict[str, Any]], at: datetime
+) -> None:
+    """Replace the intervention's snapshot of `phase` (a repeated snapshot replaces)."""
+    db.session.execute(
+        delete(SiteSnapshot).where(
+            SiteSnapshot.intervention_id == intervention.id, SiteSnapshot.phase == phase
+        )
+    )
+    for position, result in enumerate(results):
+        db.session.add(
+            SiteSnapshot(
+                intervention_id=intervention.id,
+                phase=phase,
+                position=position,
+                url=result["url"][:2000],
+                taken_at=at,
+                result=result,
+            )
+        )
+    db.session.flush()
+
+
+Rows = dict[int, list[SiteSnapshot]]
+
+
+def load_rows(intervention_ids: Iterable[int]) -> Rows:
+    """Every stored snapshot of these interventions, in one query (for lists of them)."""
+    ids = list(intervention_ids)
+    rows: Rows = {i: [] for i in ids}
+    if not ids:
+        return rows
+    for row in db.session.scalars(
+        select(SiteSnapshot).where(SiteSnapshot.intervention_id.in_(ids)).order_by(SiteSnapshot.id)
+    ):
+        rows[row.intervention_id].append(row)
+    return rows
+
+
+def pages(
+    intervention: Intervention, rows: list[SiteSnapshot] | None = None
+) -> list[dict[str, Any]]:
+    """For each checked URL: its before and after snapshots and their comparison."""
+    if not intervention.check_urls:
+        return []
+    if rows is None:
+        rows = load_rows([intervention.id])[intervention.id]
+    found: dict[tuple[str, str], SiteSnapshot] = {}
+    for row in rows:
+        found[(row.phase, row.url)] = row
+    result = []
+    for url in intervention.check_urls or []:
+        before, after = found.get(("before", url[:2000])), found.get(("after", url[:2000]))
+        result.append(
+            {
+                "url": url,
+                "before": before,
+                "after": after,
+                **compare(before.result if before else None, after.result if after else None),
+            }
+        )
+    return result
+
+
+# --- Words -------------------------------------------------------------------------------
+
+
+def label(url: str, language: str) -> str:
+    """`Checkout page`, `Page d'accueil`, or `Page /about` for a page we cannot name."""
+    kind = page_kind(url)
+    if kind == "page":
+        path = urlsplit(url).path or "/"
+        return translate(
+            language, "sitecheck.label.page", path=path if len(path) <= 60 else path[:57] + "..."
+        )
+    return translate(language, f"sitecheck.label.{kind}")
+
+
+def outcome(snap: dict[str, Any], language: str) -> str:
+    """How the page answered, in plain words: `reachable, order form present`."""
+
+    def t(key: str, **values: Any) -> str:
+        return translate(language, f"sitecheck.outcome.{key}", **values)
+
+    error, status = snap.get("error"), snap.get("status")
+    if error == "timeout":
+        seconds = int(current_app.config["SITE_CHECK_TIMEOUT"].total_seconds())
+        return t("timeout", seconds=seconds)
+    if error in ("dns", "connect", "tls"):
+        return t("unreachable")
+    if error == "tls_invalid":
+        return t("tls_invalid")
+    if error == "too_many_redirects":
+        return t("redirect_loop")
+    if error == "offsite":
+        return t("offsite", host=urlsplit(snap.get("final_url") or "").hostname or "?")
+    if error:
+        return t("not_checked")
+    if status is not None and status >= 400:
+        return t("http_error", status=status)
+    signs = snap.get("signs", [])
+    failures = [s for s in signs if s in SIGNS_BY_NAME and SIGNS_BY_NAME[s].failure]
+    if failures:
+        return ", ".join(t(f"sign.{s}") for s in failures)
+    words = [t("reachable")] + [t(f"sign.{s}") for s in signs if s not in failures]
+    kinds = {form_kind(form) for form in snap.get("forms", [])}
+    words += [t(f"form.{kind}") for kind in ("order", "contact", "login") if kind in kinds]
+    return ", ".join(words)
+
+
+def client_lines(intervention: Intervention, language: str) -> list[dict[str, str]]:
+    """What the client's mail and link page list: `{"label", "outcome"}` per checked page.
+
+    From the latest after snapshot; empty when there is none (no check, or not finished).
+    """
+    if not intervention.check_urls:
+        return []
+    lines = []
+    for page in pages(intervention):
+        if page["after"] is not None:
+            lines.append(
+                {
+                    "label": label(page["url"], language),
+                    "outcome": outcome(page["after"].result, language),
+                }
+            )
+    return lines
+
+
+def describe(change: dict[str, Any], language: str) -> str:
+    """One change in words for staff, e.g. `now fails: 200 → 500`."""
+    values = {k: v for k, v in change.items() if k not in ("code", "regression")}
+    if "sign" in values:
+        values["sign"] = translate(language, f"sitecheck.sign.{values['sign']}")
+    if "kind" in values:
+        values["kind"] = translate(language, f"sitecheck.form.{values['kind']}")
+    for key in ("removed", "added"):
+        if key in values:
+            values[key] = ", ".join(values[key]) or "-"
+    for key in ("before", "after"):
+        if key in values and values[key] is None:
+            values[key] = "-"
+    return translate(language, f"sitecheck.change.{change['code']}", **values)
+
+
+def _summary(row: SiteSnapshot | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    snap = row.result or {}
+    return {
+        "taken_at": row.taken_at.isoformat(),
+        "status": snap.get("status"),
+        "final_url": snap.get("final_url"),
+        "redirects": snap.get("redirects", []),
+        "tls_valid": snap.get("tls_valid"),
+        "elapsed_ms": snap.get("elapsed_ms"),
+        "size": snap.get("size"),
+        "truncated": snap.get("truncated", False),
+        "content_type": snap.get("content_type"),
+        "title": snap.get("title"),
+        "forms": [{**form, "kind": form_kind(form)} for form in snap.get("forms", [])],
+        "signs": snap.get("signs", []),
+        "failing": is_failing(snap),
+        "error": snap.get("error"),
+        "error_detail": snap.get("error_detail"),
+    }
+
+
+def staff_json(
+    intervention: Intervention, rows: list[SiteSnapshot] | None = None
+) -> list[dict[str, Any]]:
+    """`site_check` of the staff JSON: one entry per checked URL ([] when nothing is checked).
+
+    See docs/site-check.md for the shape; `verdict` is None until the after snapshot.
+    """
+    language = current_app.config["STAFF_LANGUAGE"]
+    result = []
+    for page in pages(intervention, rows):
+        result.append(
+            {
+                "url": page["url"],
+                "label": label(page["url"], language),
+                "verdict": page["verdict"],
+                "compared": page["compared"],
+                "note": translate(language, f"sitecheck.note.{page['note']}")
+                if page["note"]
+                else None,
+                "changes": [
+                    {
+                        "code": c["code"],
+                        "regression": c["regression"],
+                        "text": describe(c, language),
+                    }
+                    for c in page["changes"]
+                ],
+                "before": _summary(page["before"]),
+                "after": _summary(page["after"]),
+            }
+        )
+    return result
+
+
+def regression_lines(intervention: Intervention, language: str) -> list[str]:
+    """One line per regressed page, for the technician's ticket note."""
+    lines = []
+    for page in pages(intervention):
+        if page["verdict"] != "regressed":
+            continue
+        changes = "; ".join(describe(c, language) for c in page["changes"] if c["regression"])
+        lines.append(
+            translate(
+                language,
+                "sitecheck.note.page_line",
+                label=label(page["url"], language),
+                url=page["url"],
+                changes=changes,
+            )
+        )
+    return lines
+
+
+# --- Tasks -------------------------------------------------------------------------------
+
+
+@tasks.handler("site_snapshot")
+def snapshot_task(task: Task, now: datetime) -> dict[str, Any] | None:
+    """Take the before or after snapshot (payload `phase`); after one, tell the lifecycle.
+
+    Skipped when the intervention moved on (a before snapshot once the work is over, an
+    after one once cancelled). A repeat replaces the snapshot; the lifecycle opens the
+    window or holds the mail once only (conditional updates), so running twice is safe.
+    No transaction stays open while the site answers.
+    """
+    phase = (task.payload or {}).get("phase")
+    if phase not in PHASES:
+        raise tasks.PermanentError(f"unknown snapshot phase {phase!r}")
+    intervention = db.session.get(Intervention, task.intervention_id)
+    if intervention is None:
+        raise tasks.PermanentError(f"intervention {task.intervention_id} is gone")
+    wanted = WANTED_STATE[phase]
+    if intervention.state != wanted or not intervention.check_urls:
+        tasks.mark_skipped(task, now, f"the intervention is {intervention.state}")
+        return None
+    intervention_id, urls = intervention.id, list(intervention.check_urls)
+    limits, concurrency = policy(), current_app.config["SITE_CHECK_CONCURRENCY"]
+    db.session.commit()
+
+    results = take_snapshot(urls, limits, concurrency)
+
+    taken = clock_now()
+    intervention = db.session.get(Intervention, intervention_id)
+    if intervention is None or intervention.state != wanted:
+        tasks.mark_skipped(task, taken, "the intervention moved on during the snapshot")
+        return None
+    store(intervention, phase, results, taken)
+    failing = [r["url"] for r in results if is_failing(r)]
+    lifecycle.add_event(
+        intervention,
+        SYSTEM,
+        "site_checked",
+        taken,
+        phase=phase,
+        pages=len(results),
+        failing=failing,
+    )
+    outcome_: dict[str, Any] = {"phase": phase, "pages": len(results), "failing": len(failing)}
+    if phase == "after":
+        staff_language = current_app.config["STAFF_LANGUAGE"]
+        regressions = regression_lines(intervention, staff_language)
+        outcome_["regressed"] = len(regressions)
+        outcome_["mail"] = lifecycle.site_checked(intervention, regressions, taken)
+    return outcome_
+
+
+@tasks.handler("site_check_overdue")
+def overdue_task(task: Task, now: datetime) -> dict[str, Any]:
+    """The after snapshot did not end in time: open the window without it (once)."""
+    intervention = db.session.get(Intervention, task.intervention_id)
+    if intervention is None:
+        raise tasks.PermanentError(f"intervention {task.intervention_id} is gone")
+    return {"opened": lifecycle.site_check_overdue(intervention, now)}
+
+
+def _drain_batch(batch: list[Task], now: datetime) -> None:
+    """Snapshots one after another, for at most BATCH_BUDGET_SECONDS; the rest go back."""
+    started = time.monotonic()
+    for index, task in enumerate(batch):
+        if index and time.monotonic() - started > BATCH_BUDGET_SECONDS:
+            for rest in batch[index:]:
+                rest.claimed_until = None
+                rest.claim_token = None
+            tasks.commit_and_kick()
+            tasks.kick(["site"])
+            return
+        if not tasks.still_claimed(task):
+            break  # past the lease another worker may take it: never snapshot twice at once
+        tasks.run_one(task, clock_now())
+        tasks.commit_and_kick()
+
+
+tasks.BATCH_HANDLERS["site"] = _drain_batch
