@@ -58,13 +58,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         _engines.append(db.engine)
 
-    from . import client_pages, errors, staff_api, web, webhooks
+    from . import client_pages, errors, openapi, ratelimit, staff_api, web, webhooks
 
     errors.init_app(app)
+    ratelimit.init_app(app)
     web.init_app(app)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(client_pages.bp)
     app.register_blueprint(staff_api.bp)
+    from . import staff_view
+
+    staff_view.init_app(app)
+    app.register_blueprint(openapi.bp)
     if app.config["MAIL_BACKEND"] == "outbox":
         from . import dev_outbox
 

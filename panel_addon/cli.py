@@ -20,6 +20,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(simulate_command)
     app.cli.add_command(check_command)
+    from .whmcs_module import whmcs_module_command
+
+    app.cli.add_command(whmcs_module_command)
 
 
 @click.command("worker")
@@ -166,4 +169,8 @@ def main() -> None:
         load_dotenv=False,
         help="Intervention sign-off: the service, its worker and its tools.",
     )
+    from .whmcs_module import whmcs_module_command
+
+    # Registered on the group itself, so writing the module needs no settings.
+    cli.add_command(whmcs_module_command)
     cli.main(prog_name="panel-addon")

@@ -54,12 +54,34 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_INTERVAL": "2s",
     "TASK_LEASE": "5m",
     "TASK_BATCH_SIZE": 200,
+    "TASK_RETRY_BACKOFF": "5s,30s,2m,10m,30m,1h",
     "COMPANY_NAME": "Your host",
     "SUPPORT_URL": None,
     "MAIL_SIGNATURE": None,
     "QUEUE_PREFIX": "panel-addon",
     "FRAME_ANCESTORS": None,
     "TRUSTED_PROXIES": 0,
+    # The staff view (docs/staff-view.md).
+    "STAFF_SESSION_LIFETIME": "8h",
+    "STAFF_LOGIN_LINK_MAX_AGE": "60s",
+    "WHMCS_ADMIN_URL": None,
+    # Per client IP (per token for the staff API), counted in Redis (docs/reliability.md).
+    "RATELIMIT_ENABLED": True,
+    "RATE_LIMIT_LINKS": "30/minute",
+    "RATE_LIMIT_WEBHOOKS": "600/minute",
+    "RATE_LIMIT_API": "600/minute",
+    # The site check (docs/site-check.md).
+    "SITE_CHECK_ENABLED": True,
+    "SITE_CHECK_TIMEOUT": "10s",
+    "SITE_CHECK_MAX_URLS": 20,
+    "SITE_CHECK_CONCURRENCY": 3,
+    "SITE_CHECK_MAX_BYTES": 2_000_000,
+    "SITE_CHECK_MAX_REDIRECTS": 5,
+    "SITE_CHECK_ALLOW_PRIVATE": False,
+    "SITE_CHECK_ALLOWED_NETWORKS": [],
+    "SITE_CHECK_USER_AGENT": None,
+    "SITE_CHECK_MAIL_WAIT": "15m",
+    "HOLD_MAIL_ON_REGRESSION": True,
 }
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -72,6 +94,10 @@ _DURATION_KEYS = (
     "TASK_LEASE",
     "MAIL_TIMEOUT",
     "WHMCS_TIMEOUT",
+    "STAFF_SESSION_LIFETIME",
+    "STAFF_LOGIN_LINK_MAX_AGE",
+    "SITE_CHECK_TIMEOUT",
+    "SITE_CHECK_MAIL_WAIT",
 )
 
 
@@ -149,6 +175,8 @@ def validate(config: dict[str, Any]) -> None:
                 f"and VALIDATION_WINDOW"
             )
     config["REMINDERS"] = parsed
+    config["TASK_RETRY_BACKOFF"] = _duration_list(config["TASK_RETRY_BACKOFF"], "TASK_RETRY_BACKOFF")
+    _check_rate_limits(config)
 
     if config["LATE_REPORT_POLICY"] not in ("review", "auto"):
         raise SettingsError(f"{ENV_PREFIX}_LATE_REPORT_POLICY must be 'review' or 'auto'")
@@ -162,6 +190,7 @@ def validate(config: dict[str, Any]) -> None:
             f"{ENV_PREFIX}_STAFF_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}"
         )
     config["STAFF_LANGUAGE"] = staff_language
+    _check_staff_view(config)
     try:
         ZoneInfo(str(config["DEFAULT_TIMEZONE"]))
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -177,6 +206,7 @@ def validate(config: dict[str, Any]) -> None:
     for key in ("MAIL_PORT", "WEBHOOK_MAX_BYTES", "TASK_BATCH_SIZE"):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise SettingsError(f"{ENV_PREFIX}_{key} must be a positive whole number")
+    _check_site_check(config)
     whmcs = [config.get(k) for k in ("WHMCS_URL", "WHMCS_IDENTIFIER", "WHMCS_SECRET")]
     if any(whmcs) and not all(whmcs):
         raise SettingsError(
@@ -198,6 +228,84 @@ def _string_list(value: Any, key: str) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(k, str) and k for k in items):
         raise SettingsError(f"{ENV_PREFIX}_{key} must be a JSON list of strings")
     return items
+
+
+# Whole-number site-check settings and their bounds (the webhook accepts 20 check URLs).
+_SITE_CHECK_NUMBERS = {
+    "SITE_CHECK_MAX_URLS": (1, 20),
+    "SITE_CHECK_CONCURRENCY": (1, 10),
+    "SITE_CHECK_MAX_BYTES": (1024, 50_000_000),
+    "SITE_CHECK_MAX_REDIRECTS": (0, 20),
+}
+
+
+def _check_site_check(config: dict[str, Any]) -> None:
+    for key in ("SITE_CHECK_ENABLED", "SITE_CHECK_ALLOW_PRIVATE", "HOLD_MAIL_ON_REGRESSION"):
+        if not isinstance(config[key], bool):
+            raise SettingsError(f"{ENV_PREFIX}_{key} must be true or false")
+    for key, (low, high) in _SITE_CHECK_NUMBERS.items():
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise SettingsError(f"{ENV_PREFIX}_{key} must be a whole number from {low} to {high}")
+    if not timedelta(seconds=1) <= config["SITE_CHECK_TIMEOUT"] <= timedelta(seconds=60):
+        raise SettingsError(f"{ENV_PREFIX}_SITE_CHECK_TIMEOUT must be between 1s and 60s")
+    if config["SITE_CHECK_MAIL_WAIT"] < timedelta(minutes=1):
+        raise SettingsError(
+            f"{ENV_PREFIX}_SITE_CHECK_MAIL_WAIT must be at least 1m: a site check takes that long"
+        )
+    config["SITE_CHECK_ALLOWED_NETWORKS"] = _networks(config["SITE_CHECK_ALLOWED_NETWORKS"])
+    agent = config.get("SITE_CHECK_USER_AGENT")
+    if agent is not None and not (isinstance(agent, str) and agent.isascii() and agent.strip()):
+        raise SettingsError(f"{ENV_PREFIX}_SITE_CHECK_USER_AGENT must be a non-empty ASCII text")
+
+
+def _networks(value: Any) -> tuple[Any, ...]:
+    import ipaddress
+
+    key = "SITE_CHECK_ALLOWED_NETWORKS"
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise SettingsError(f"{ENV_PREFIX}_{key} must be a list of networks like 10.20.0.0/16")
+    try:
+        return tuple(ipaddress.ip_network(str(item).strip()) for item in items if str(item).strip())
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}_{key}: {exc}") from None
+
+
+def _duration_list(value: Any, key: str) -> list[timedelta]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not [i for i in items if str(i).strip()]:
+        raise SettingsError(f"{ENV_PREFIX}_{key} must be a comma list of durations")
+    parsed = [parse_duration(item, key) for item in items if str(item).strip()]
+    if any(item <= timedelta(0) for item in parsed):
+        raise SettingsError(f"{ENV_PREFIX}_{key}: every duration must be longer than zero")
+    return parsed
+
+
+def _check_rate_limits(config: dict[str, Any]) -> None:
+    from limits import parse_many
+
+    if not isinstance(config["RATELIMIT_ENABLED"], bool):
+        raise SettingsError(f"{ENV_PREFIX}_RATELIMIT_ENABLED must be true or false")
+    for key in ("RATE_LIMIT_LINKS", "RATE_LIMIT_WEBHOOKS", "RATE_LIMIT_API"):
+        try:
+            parse_many(str(config[key]))
+        except ValueError:
+            raise SettingsError(
+                f"{ENV_PREFIX}_{key}: {config[key]!r} is not a rate like 30/minute or 10/second"
+            ) from None
+
+
+def _check_staff_view(config: dict[str, Any]) -> None:
+    if not timedelta(seconds=10) <= config["STAFF_LOGIN_LINK_MAX_AGE"] <= timedelta(minutes=10):
+        raise SettingsError(f"{ENV_PREFIX}_STAFF_LOGIN_LINK_MAX_AGE must be between 10s and 10m")
+    if not timedelta(minutes=5) <= config["STAFF_SESSION_LIFETIME"] <= timedelta(days=30):
+        raise SettingsError(f"{ENV_PREFIX}_STAFF_SESSION_LIFETIME must be between 5m and 30d")
+    admin_url = config.get("WHMCS_ADMIN_URL")
+    if admin_url:
+        if not str(admin_url).startswith(("http://", "https://")):
+            raise SettingsError(f"{ENV_PREFIX}_WHMCS_ADMIN_URL must start with http:// or https://")
+        config["WHMCS_ADMIN_URL"] = str(admin_url).rstrip("/")
 
 
 def _check_webhook_secret(secret: str) -> None:

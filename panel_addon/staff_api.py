@@ -8,18 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from . import lifecycle
+from . import lifecycle, site_check, staff_login, staff_queries
 from .clock import now as clock_now
 from .errors import ApiError
-from .lifecycle import Actor, State
-from .models import Client, Event, Intervention, Task, db
+from .lifecycle import Actor
+from .models import Client, Event, Intervention, SiteSnapshot, Task, db
 from .tasks import commit_and_kick
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
 
-PAGE_MAX = 200
+PAGE_MAX = staff_queries.PAGE_MAX
 
 
 @bp.before_request
@@ -39,7 +39,10 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def intervention_json(iv: Intervention, detail: bool = False) -> dict[str, Any]:
+def intervention_json(
+    iv: Intervention, detail: bool = False, site_rows: list[SiteSnapshot] | None = None
+) -> dict[str, Any]:
+    """The staff JSON of an intervention; `site_rows` saves a query per row in lists."""
     body: dict[str, Any] = {
         "id": iv.panel_id,
         "state": iv.state,
@@ -67,6 +70,10 @@ def intervention_json(iv: Intervention, detail: bool = False) -> dict[str, Any]:
             "created_at": _iso(iv.backup_created_at),
             "expires_at": _iso(iv.backup_expires_at),
         },
+        # The site check (docs/site-check.md): [] when nothing is checked.
+        "mail_held": iv.mail_held_at is not None,
+        "mail_held_at": _iso(iv.mail_held_at),
+        "site_check": site_check.staff_json(iv, site_rows),
     }
     if detail:
         body["summary"] = iv.summary
@@ -108,6 +115,12 @@ def intervention_json(iv: Intervention, detail: bool = False) -> dict[str, Any]:
     return body
 
 
+def intervention_list_json(items: list[Intervention]) -> list[dict[str, Any]]:
+    """The staff JSON of a page of interventions (the API's list and the staff view's)."""
+    site_rows = site_check.load_rows(iv.id for iv in items)
+    return [intervention_json(iv, site_rows=site_rows[iv.id]) for iv in items]
+
+
 def _get(panel_id: str) -> Intervention:
     iv = lifecycle.get_by_panel_id(panel_id)
     if iv is None:
@@ -139,47 +152,40 @@ def show(panel_id: str) -> Response:
 
 @bp.get("/interventions")
 def index() -> Response:
-    args = request.args
-    query = select(Intervention)
-    if args.get("state"):
-        states = args["state"].split(",")
-        unknown = [s for s in states if s not in {st.value for st in State}]
-        if unknown:
-            raise ApiError(400, "invalid_filter", f"unknown state {unknown[0]!r}", field="state")
-        query = query.where(Intervention.state.in_(states))
-    if args.get("client"):
-        query = query.where(Intervention.client_id == args["client"])
-    if args.get("technician"):
-        query = query.where(Intervention.technician == args["technician"])
-    if args.get("ticket"):
-        query = query.where(Intervention.ticket_id == args["ticket"])
-    if args.get("late_report") in ("true", "1"):
-        query = query.where(Intervention.late_report.is_(True))
-    if args.get("review"):
-        query = query.where(Intervention.late_report_review == args["review"])
-    if args.get("backup"):
-        query = query.where(Intervention.backup_state == args["backup"])
     try:
-        limit = min(int(args.get("limit", 50)), PAGE_MAX)
-        before = int(args["before"]) if args.get("before") else None
-    except ValueError:
-        raise ApiError(400, "invalid_filter", "limit and before must be whole numbers") from None
-    if limit < 1:
-        raise ApiError(400, "invalid_filter", "limit must be at least 1", field="limit")
-    if before is not None:
-        query = query.where(Intervention.id < before)
-    rows = list(db.session.scalars(query.order_by(Intervention.id.desc()).limit(limit + 1)))
-    page, more = rows[:limit], len(rows) > limit
-    counts = dict(
-        db.session.execute(select(Intervention.state, func.count()).group_by(Intervention.state)).all()
-    )
-    return jsonify(
-        {
-            "interventions": [intervention_json(iv) for iv in page],
-            "next_before": page[-1].id if more else None,
-            "counts": counts,
-        }
-    )
+        found = staff_queries.page(request.args)
+    except staff_queries.FilterError as exc:
+        extra = {"field": exc.field} if exc.field else {}
+        raise ApiError(400, "invalid_filter", str(exc), **extra) from None
+    body: dict[str, Any] = {
+        "interventions": intervention_list_json(found.items),
+        "next_before": found.next_before,
+    }
+    # The panel's ticket banner asks for one row and no counts (a GROUP BY on every row).
+    if request.args.get("counts", "true").lower() not in ("false", "0"):
+        body["counts"] = staff_queries.state_counts()
+    return jsonify(body)
+
+
+@bp.post("/staff/login-links")
+def login_link() -> tuple[Response, int]:
+    """A single-use link (about a minute) that signs a WHMCS admin into the staff view."""
+    body = _json_body()
+    target = None
+    if body.get("intervention"):
+        target = f"intervention:{body['intervention']}"
+    elif body.get("client"):
+        target = f"client:{body['client']}"
+    try:
+        admin = staff_login.clean_admin(body.get("admin"))
+    except ValueError as exc:
+        raise ApiError(422, "invalid_payload", str(exc), field="admin") from None
+    try:
+        url, max_age = staff_login.make_link(admin, target)
+    except ValueError as exc:
+        field = "intervention" if body.get("intervention") else "client"
+        raise ApiError(422, "invalid_payload", str(exc), field=field) from None
+    return jsonify({"url": url, "expires_in": max_age}), 201
 
 
 def _eligibility_json(client: Client | None, client_id: str) -> dict[str, Any]:
@@ -277,6 +283,14 @@ def _dismiss(iv: Intervention, body: dict[str, Any]) -> None:
     lifecycle.dismiss_late_report(iv, _staff_actor(), clock_now())
 
 
+def _release_mail(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.release_mail(iv, _staff_actor(), clock_now())
+
+
+def _recheck_site(iv: Intervention, body: dict[str, Any]) -> None:
+    lifecycle.recheck_site(iv, _staff_actor(), clock_now())
+
+
 for _rule, _fn in (
     ("resend", _resend),
     ("backup/hold", _hold),
@@ -284,5 +298,7 @@ for _rule, _fn in (
     ("resolve", _resolve),
     ("cancel", _cancel),
     ("late-report/dismiss", _dismiss),
+    ("mail/release", _release_mail),
+    ("site-check", _recheck_site),
 ):
     bp.add_url_rule(f"/interventions/<panel_id>/{_rule}", view_func=_action(_fn), methods=["POST"])

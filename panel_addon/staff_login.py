@@ -1,0 +1,132 @@
+"""Staff login links: short-lived, single-use, signed; minted for the WHMCS addon.
+
+The addon asks `POST /api/v1/staff/login-links` (bearer STAFF_API_TOKEN) for a link
+naming the WHMCS admin, and sends the admin's browser to it. The token is an
+itsdangerous token with its own salt; its id is written to `staff_logins` when it is
+used, so a second use is refused even within its short life.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.timed import TimestampSigner
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from .clock import now as clock_now
+from .models import StaffLogin, db
+
+SALT = "intervention-signoff.staff-login"
+ADMIN_MAX = 200
+_TARGET = re.compile(r"^(intervention|client):[^\x00-\x1f]{1,64}$")
+
+
+class LoginError(Exception):
+    """The login link cannot be used; `reason` is `invalid`, `expired` or `used`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a valid login link grants: who signs in, and which page they land on."""
+
+    token_id: str
+    admin: str
+    target: str | None
+
+
+class _ClockSigner(TimestampSigner):
+    # Tokens age on the service's clock, so tests move time instead of sleeping.
+    def get_timestamp(self) -> int:
+        return int(clock_now().timestamp())
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    keys = [*current_app.config["SECRET_KEY_FALLBACKS"], current_app.config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=SALT, signer=_ClockSigner)
+
+
+def clean_admin(name: Any) -> str:
+    """The admin's display name as recorded in the trail; ValueError when unusable."""
+    text = " ".join(str(name or "").split())[:ADMIN_MAX]
+    if not text:
+        raise ValueError("admin must name the WHMCS admin")
+    return text
+
+
+def make_link(admin: str, target: str | None = None) -> tuple[str, int]:
+    """A login URL for `admin`, landing on `target` (`intervention:<id>`, `client:<id>`).
+
+    Returns the URL and its life in seconds. Nothing is written: the token is recorded
+    only when used.
+    """
+    if target is not None and not _TARGET.match(target):
+        raise ValueError("target must be intervention:<id> or client:<id>")
+    payload = {"a": clean_admin(admin), "j": secrets.token_urlsafe(16), "t": target}
+    token = _serializer().dumps(payload)
+    max_age = int(current_app.config["STAFF_LOGIN_LINK_MAX_AGE"].total_seconds())
+    return f"{current_app.config['PUBLIC_URL']}/staff/login/{token}", max_age
+
+
+def check(token: str) -> Grant:
+    """Read a login token without using it (the page that asks to continue)."""
+    if len(token) > 1024:
+        raise LoginError("invalid")
+    max_age = int(current_app.config["STAFF_LOGIN_LINK_MAX_AGE"].total_seconds())
+    try:
+        payload = _serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise LoginError("expired") from None
+    except (BadSignature, BadData):
+        raise LoginError("invalid") from None
+    if not isinstance(payload, dict):
+        raise LoginError("invalid")
+    admin, token_id, target = payload.get("a"), payload.get("j"), payload.get("t")
+    if not isinstance(admin, str) or not isinstance(token_id, str) or not admin or not token_id:
+        raise LoginError("invalid")
+    if target is not None and (not isinstance(target, str) or not _TARGET.match(target)):
+        raise LoginError("invalid")
+    if db.session.get(StaffLogin, token_id) is not None:
+        raise LoginError("used")
+    return Grant(token_id, admin, target)
+
+
+def use(token: str, ip: str | None) -> Grant:
+    """Check a login token and record it as used, in the caller's transaction.
+
+    Raises LoginError; a second use (even racing the first) raises LoginError("used"),
+    because the token id is the table's primary key.
+    """
+    grant = check(token)
+    now = clock_now()
+    max_age = current_app.config["STAFF_LOGIN_LINK_MAX_AGE"]
+    # Rows older than any link that could still be valid are of no more use.
+    db.session.execute(delete(StaffLogin).where(StaffLogin.used_at < now - 2 * max_age))
+    db.session.add(
+        StaffLogin(token_id=grant.token_id, admin=grant.admin, used_at=now, ip=(ip or "")[:64])
+    )
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise LoginError("used") from None
+    return grant
+
+
+def session_expired(started_at: float | None, now: datetime | None = None) -> bool:
+    """Whether a staff session begun at `started_at` (Unix time) is past its lifetime."""
+    if not isinstance(started_at, int | float):
+        return True
+    moment = (now or clock_now()).timestamp()
+    lifetime = current_app.config["STAFF_SESSION_LIFETIME"].total_seconds()
+    return not (0 <= moment - started_at < lifetime)

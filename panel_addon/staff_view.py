@@ -1,0 +1,507 @@
+"""The staff view (`/staff`): every intervention, its trail, and the staff's actions.
+
+Staff arrive from the WHMCS addon through a single-use login link (staff_login.py), so
+there is no second password; a signed session cookie (HttpOnly, SameSite=Lax, Secure on
+HTTPS, path /staff) carries them afterwards, with a CSRF token checked on every POST.
+Pages are server-rendered, need no JavaScript, and read the same data as the staff API
+(`intervention_json`, `staff_queries`); actions call the lifecycle services and record
+the staff member's name in the trail.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    get_flashed_messages,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from . import lifecycle, staff_login, staff_queries
+from .clock import now as clock_now
+from .formatting import zone
+from .i18n import CATALOG, translate
+from .lifecycle import RESOLUTIONS, Actor, BackupState, State
+from .models import Intervention, db
+from .staff_api import intervention_json, intervention_list_json
+from .tasks import commit_and_kick
+
+bp = Blueprint("staff_view", __name__, url_prefix="/staff")
+
+PUBLIC_ENDPOINTS = ("staff_view.login", "staff_view.login_post")
+FILTER_KEYS = ("state", "client", "technician", "ticket", "from", "to", "late_report", "backup")
+REASON_MAX = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Names the site-check work may give the service that sends a held mail.
+_RELEASE_MAIL = ("release_mail", "release_held_mail")
+
+
+def init_app(app: Flask) -> None:
+    """Register the view and set the session cookie it relies on."""
+    public = urlsplit(app.config["PUBLIC_URL"])
+    app.config["SESSION_COOKIE_NAME"] = "signoff_staff"
+    app.config["SESSION_COOKIE_PATH"] = f"{public.path.rstrip('/')}/staff"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = public.scheme == "https"
+    app.config["PERMANENT_SESSION_LIFETIME"] = app.config["STAFF_SESSION_LIFETIME"]
+    app.register_blueprint(bp)
+
+
+# -- Helpers for templates ---------------------------------------------------------------
+
+
+def _language() -> str:
+    return str(current_app.config["STAFF_LANGUAGE"])
+
+
+def t(key: str, **values: Any) -> str:
+    return translate(_language(), key, **values)
+
+
+def maybe(key: str, fallback: Any) -> str:
+    """The text for `key`, or `fallback` in words when there is none (a newer event type)."""
+    if key in CATALOG["en"]:
+        return t(key)
+    text = str(fallback)
+    return text.replace("_", " ").capitalize() if re.fullmatch(r"[a-z_]+", text) else text
+
+
+def detail(key: str, value: Any) -> str | None:
+    """One value of an event's data, as staff read it; None for an empty one."""
+    if value is None or value == "" or value == [] or value == {}:
+        return None
+    if key == "template":
+        return label("mail", value)
+    if key == "action":
+        return label("panel", value)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return t("staff.yes" if value else "staff.no")
+    return str(value)
+
+
+def label(prefix: str, value: Any) -> str:
+    """The translated word for a state, actor, event type...; the raw value when unknown."""
+    if value is None or value == "":
+        return t("staff.none")
+    return maybe(f"staff.{prefix}.{value}", value)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def when(value: datetime | str | None, short: bool = False) -> str:
+    """A date and time in DEFAULT_TIMEZONE, in the staff's language."""
+    from babel.dates import format_datetime
+
+    moment = _moment(value)
+    if moment is None:
+        return t("staff.none")
+    local = moment.astimezone(zone(None, current_app.config["DEFAULT_TIMEZONE"]))
+    if short:
+        return str(format_datetime(local, "d MMM y, HH:mm", locale=_language()))
+    return f"{format_datetime(local, 'd MMM y, HH:mm:ss', locale=_language())} {local.tzname()}"
+
+
+def left(deadline: datetime | str | None) -> str | None:
+    """Time left before `deadline` in words (`5 h 12 min`); None when there is no deadline."""
+    moment = _moment(deadline)
+    if moment is None:
+        return None
+    remaining = moment - clock_now()
+    if remaining <= timedelta(0):
+        return t("staff.overdue")
+    minutes = int(remaining.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    day = "j" if _language() == "fr" else "d"
+    if days:
+        text = f"{days} {day} {hours} h"
+    elif hours:
+        text = f"{hours} h {mins:02d} min"
+    else:
+        text = f"{max(mins, 1)} min"
+    return t("staff.left", left=text)
+
+
+def _page_url(**changes: Any) -> str:
+    """The list's URL with the current filters and `changes` (None removes a key)."""
+    args = {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    query = urlencode(args)
+    return url_for("staff_view.index") + (f"?{query}" if query else "")
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {
+        "t": t,
+        "label": label,
+        "maybe": maybe,
+        "detail": detail,
+        "when": when,
+        "left": left,
+        "lang": _language(),
+        "company": current_app.config["COMPANY_NAME"],
+        "staff": session.get("staff"),
+        "csrf": session.get("csrf", ""),
+        "page_url": _page_url,
+        "admin_url": current_app.config.get("WHMCS_ADMIN_URL"),
+        "states": [s.value for s in State],
+    }
+
+
+def _message(status: int, key: str, again: bool = False) -> Response:
+    page = render_template(
+        "staff/message.html", title=t("staff.error.title"), message=t(key), again=again
+    )
+    return make_response(page, status)
+
+
+# -- Session and CSRF --------------------------------------------------------------------
+
+
+@bp.before_request
+def _require_staff() -> Response | None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    staff = session.get("staff")
+    if not isinstance(staff, str) or staff_login.session_expired(session.get("since")):
+        session.clear()
+        return _message(401, "staff.session.ended", again=True)
+    if request.method == "POST":
+        sent = request.form.get("csrf", "")
+        expected = session.get("csrf", "")
+        if not expected or not hmac.compare_digest(sent.encode(), str(expected).encode()):
+            return _message(400, "staff.error.csrf")
+    g.staff = staff
+    return None
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    # Client data and one-time links: never cached, never indexed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@bp.get("/login/<token>")
+def login(token: str) -> Response:
+    """Ask to continue: a GET never uses the link (previews and scanners fetch links)."""
+    try:
+        grant = staff_login.check(token)
+    except staff_login.LoginError as exc:
+        return _login_refused(exc)
+    return make_response(render_template("staff/login.html", admin=grant.admin))
+
+
+@bp.post("/login/<token>")
+def login_post(token: str) -> ResponseReturnValue:
+    """Use the link once, open a staff session, and land on the page it names."""
+    try:
+        grant = staff_login.use(token, request.remote_addr)
+        db.session.commit()
+    except staff_login.LoginError as exc:
+        db.session.rollback()
+        return _login_refused(exc)
+    # A fresh session on every sign-in: nothing from before survives it.
+    session.clear()
+    session.permanent = True
+    session["staff"] = grant.admin
+    session["since"] = clock_now().timestamp()
+    session["csrf"] = secrets.token_urlsafe(32)
+    target = url_for("staff_view.index")
+    if grant.target:
+        kind, _, value = grant.target.partition(":")
+        if kind == "intervention":
+            target = url_for("staff_view.show", panel_id=value)
+        elif kind == "client":
+            target = url_for("staff_view.index", client=value)
+    return redirect(target, code=303)
+
+
+def _login_refused(exc: staff_login.LoginError) -> Response:
+    status = 400 if exc.reason == "invalid" else 410
+    return _message(status, f"staff.login.{exc.reason}", again=True)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    page = render_template(
+        "staff/message.html", title=t("staff.app"), message=t("staff.session.out"), again=True
+    )
+    return make_response(page)
+
+
+# -- The list ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> Response:
+    """Interventions newest first, filtered, with counts per state and keyset paging."""
+    args = {k: v.strip() for k, v in request.args.items() if v.strip()}
+    error = None
+    try:
+        found = staff_queries.page(args)
+    except staff_queries.FilterError as exc:
+        error = t("staff.error.filter", detail=str(exc))
+        found = staff_queries.Page([], None, None)
+    rows = intervention_list_json(found.items)
+    page = render_template(
+        "staff/list.html",
+        rows=rows,
+        found=found,
+        counts=staff_queries.state_counts(),
+        filters=args,
+        filtering=any(args.get(k) for k in FILTER_KEYS),
+        error=error,
+        messages=get_flashed_messages(with_categories=True),
+    )
+    return make_response(page, 400 if error else 200)
+
+
+# -- One intervention ----------------------------------------------------------------------
+
+
+def _release_mail_service() -> Callable[..., Any] | None:
+    for name in _RELEASE_MAIL:
+        service = getattr(lifecycle, name, None)
+        if callable(service):
+            return service
+    return None
+
+
+def available_actions(iv: Intervention, data: dict[str, Any]) -> list[str]:
+    """The actions that make sense for the intervention as it is now, in display order."""
+    state = iv.state
+    actions = []
+    if data.get("mail_held") and _release_mail_service() is not None:
+        actions.append("release_mail")
+    if state in (State.AWAITING_VALIDATION, State.VALIDATED, State.REPORTED):
+        actions.append("resend")
+    if state == State.REPORTED:
+        actions.append("resolve")
+    if iv.late_report_review == "pending":
+        actions.append("dismiss")
+    if iv.backup_state == BackupState.KEPT:
+        actions.append("hold")
+    elif iv.backup_state == BackupState.HELD:
+        actions.append("release")
+    actions.append("flag" if iv.client.eligible else "lift")
+    if state in (State.IN_PROGRESS, State.AWAITING_VALIDATION):
+        actions.append("cancel")
+    return actions
+
+
+def _site_check_rows(value: Any) -> list[dict[str, Any]]:
+    """URL and verdict per checked page (docs/site-check.md), tolerant of other shapes."""
+    items: Any = value
+    if isinstance(value, dict):
+        keys = ("pages", "urls", "results", "checks")
+        items = next((value[k] for k in keys if isinstance(value.get(k), list)), [])
+    if not isinstance(items, list):
+        return []
+    rows = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"url": item}
+        if not isinstance(item, dict):
+            continue
+        keys = ("verdict", "status", "result", "outcome")
+        verdict = next((item[k] for k in keys if item.get(k) is not None), None)
+        changes = [
+            {
+                "text": str(c.get("text") or c.get("code") or ""),
+                "regression": bool(c.get("regression")),
+            }
+            for c in item.get("changes") or []
+            if isinstance(c, dict)
+        ]
+        rows.append(
+            {
+                "url": item.get("url"),
+                "label": item.get("label"),
+                "verdict": verdict,
+                "detail": item.get("note") or item.get("detail"),
+                "changes": changes,
+            }
+        )
+    return rows
+
+
+def _get_or_404(panel_id: str) -> Intervention | Response:
+    iv = lifecycle.get_by_panel_id(panel_id)
+    if iv is None:
+        return _message(404, "staff.error.notfound")
+    return iv
+
+
+@bp.get("/interventions/<panel_id>")
+def show(panel_id: str) -> Response:
+    """Everything about one intervention: dates, report, backup, trail, mails, panel effects."""
+    found = _get_or_404(panel_id)
+    if isinstance(found, Response):
+        return found
+    iv = found
+    data = intervention_json(iv, detail=True)
+    effects = data.get("effects", [])
+    page = render_template(
+        "staff/detail.html",
+        iv=data,
+        client=iv.client,
+        ineligible_because=_ineligible_because(iv),
+        mails=[e for e in effects if e["kind"] == "mail"],
+        panel_effects=[e for e in effects if e["kind"] == "panel"],
+        scheduled=[e for e in effects if e["kind"] not in ("mail", "panel")],
+        site_check=_site_check_rows(data.get("site_check")),
+        site_check_verdict=(data.get("site_check") or {}).get("verdict")
+        if isinstance(data.get("site_check"), dict)
+        else None,
+        actions=available_actions(iv, data),
+        resolutions=RESOLUTIONS,
+        messages=get_flashed_messages(with_categories=True),
+    )
+    return make_response(page)
+
+
+def _ineligible_because(iv: Intervention) -> str | None:
+    ident = iv.client.ineligible_intervention_id
+    if not ident:
+        return None
+    other = db.session.get(Intervention, ident)
+    return other.panel_id if other else None
+
+
+# -- Actions -------------------------------------------------------------------------------
+
+
+def _reason(form: Any) -> str | None:
+    text = " ".join(_CONTROL.sub(" ", str(form.get("reason") or "")).split())[:REASON_MAX]
+    return text or None
+
+
+def _resend(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    lifecycle.resend_mail(iv, actor, now)
+    return None
+
+
+def _hold(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    if iv.backup_state == BackupState.HELD:
+        return False
+    lifecycle.hold_backup(iv, actor, now)
+    return None
+
+
+def _release(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    if iv.backup_state != BackupState.HELD:
+        return False
+    lifecycle.release_backup(iv, actor, now)
+    return None
+
+
+def _resolve(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    lifecycle.resolve(iv, str(form.get("resolution") or ""), actor, now)
+    return None
+
+
+def _dismiss(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    lifecycle.dismiss_late_report(iv, actor, now)
+    return None
+
+
+def _flag(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    return lifecycle.flag_ineligible(
+        iv.client, iv, actor, now, reason=_reason(form) or "staff_decision"
+    )
+
+
+def _lift(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    return lifecycle.lift_ineligibility(iv.client, actor, now)
+
+
+def _cancel(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    lifecycle.cancel(iv.panel_id, _reason(form), actor, now)
+    return None
+
+
+def _release_mail(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
+    service = _release_mail_service()
+    if service is None:
+        raise lifecycle.InvalidRequestError("releasing a held mail is not available")
+    result = service(iv, actor, now)
+    return result if isinstance(result, bool) else None
+
+
+ACTIONS: dict[str, Callable[[Intervention, Actor, datetime, Any], bool | None]] = {
+    "resend": _resend,
+    "hold": _hold,
+    "release": _release,
+    "resolve": _resolve,
+    "dismiss": _dismiss,
+    "flag": _flag,
+    "lift": _lift,
+    "cancel": _cancel,
+    "release_mail": _release_mail,
+}
+
+
+@bp.post("/interventions/<panel_id>/<action>")
+def act(panel_id: str, action: str) -> ResponseReturnValue:
+    """Carry out one staff action, record it with the staff member's name, and go back."""
+    service = ACTIONS.get(action)
+    if service is None:
+        return _message(404, "staff.error.notfound")
+    found = _get_or_404(panel_id)
+    if isinstance(found, Response):
+        return found
+    iv = found
+    actor = Actor(
+        "staff", name=g.staff, ip=request.remote_addr, user_agent=request.user_agent.string
+    )
+    try:
+        changed = service(iv, actor, clock_now(), request.form)
+        commit_and_kick()
+    except lifecycle.LifecycleError:
+        db.session.rollback()
+        db.session.refresh(iv)
+        flash(t("staff.error.refused", detail=label("state", iv.state)), "error")
+    else:
+        if changed is False:
+            flash(t("staff.done.nothing"), "info")
+        else:
+            flash(t(f"staff.done.{action}"), "ok")
+    return redirect(url_for("staff_view.show", panel_id=panel_id), code=303)

@@ -1,0 +1,122 @@
+<?php
+/**
+ * Runs the WHMCS module as WHMCS would, for one test: reads a JSON scenario on stdin,
+ * loads the module with WHMCS's functions stubbed (stubs.php), makes the calls it lists
+ * (hooks, the addon page, the Client class) and prints one JSON document with what each
+ * call returned or printed, the localAPI calls, the module log and the session.
+ *
+ * Scenario keys: module (folder), settings, admins, configuration, localapi, session,
+ * server, calls: [{kind: hook|output|client|config|activate|deactivate, ...}].
+ */
+
+declare(strict_types=1);
+
+require __DIR__ . '/stubs.php';
+
+$scenario = json_decode((string) stream_get_contents(STDIN), true, 512, JSON_THROW_ON_ERROR);
+$module = rtrim((string) $scenario['module'], '/');
+
+$settings = $scenario['settings'] ?? [];
+$GLOBALS['__tables'] = [
+    'tbladdonmodules' => array_map(
+        static fn ($k, $v) => ['module' => 'intervention_signoff', 'setting' => $k, 'value' => $v],
+        array_keys($settings),
+        array_values($settings)
+    ),
+    'tbladmins' => array_map(
+        static fn ($id, $a) => ['id' => (string) $id] + $a,
+        array_keys($scenario['admins'] ?? []),
+        array_values($scenario['admins'] ?? [])
+    ),
+    'tblconfiguration' => array_map(
+        static fn ($k, $v) => ['setting' => $k, 'value' => $v],
+        array_keys($scenario['configuration'] ?? []),
+        array_values($scenario['configuration'] ?? [])
+    ),
+];
+$GLOBALS['__capsule_fails'] = !empty($scenario['capsule_fails']);
+$GLOBALS['__localapi'] = ($scenario['localapi'] ?? []) + ['tickets' => [], 'clients' => []];
+$_SESSION = $scenario['session'] ?? [];
+$_SERVER = array_merge($_SERVER, $scenario['server'] ?? []);
+$GLOBALS['__results'] = [];
+
+register_shutdown_function(static function (): void {
+    // Also reached when the module (or check_token) exits in the middle of a call.
+    $pending = ob_get_level() > 0 ? (string) ob_get_clean() : null;
+    if ($pending !== null && isset($GLOBALS['__current'])) {
+        $GLOBALS['__results'][] = $GLOBALS['__current'] + ['output' => $pending, 'exited' => true];
+    }
+    echo json_encode([
+        'results' => $GLOBALS['__results'],
+        'localapi_calls' => $GLOBALS['__api_calls'],
+        'logs' => $GLOBALS['__logs'],
+        'session' => $_SESSION,
+        'tickets' => $GLOBALS['__localapi']['tickets'],
+    ], JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PARTIAL_OUTPUT_ON_ERROR);
+});
+
+require_once $module . '/intervention_signoff.php';
+require_once $module . '/hooks.php';
+
+foreach ($scenario['calls'] as $call) {
+    $_GET = $call['get'] ?? [];
+    $_POST = $call['post'] ?? [];
+    $_REQUEST = array_merge($_GET, $_POST);
+    $_SERVER['REQUEST_METHOD'] = $call['method'] ?? ($_POST ? 'POST' : 'GET');
+    $GLOBALS['__current'] = ['kind' => $call['kind']];
+    $started = microtime(true);
+    $return = null;
+    $error = null;
+    ob_start();
+    try {
+        switch ($call['kind']) {
+            case 'hook':
+                foreach ($GLOBALS['__hooks'][$call['name']] ?? [] as $fn) {
+                    $return = $fn($call['vars'] ?? []);
+                }
+                break;
+            case 'output':
+                intervention_signoff_output(($call['vars'] ?? []) + $settings + ['modulelink' => 'addonmodules.php?module=intervention_signoff']);
+                break;
+            case 'config':
+                $return = intervention_signoff_config();
+                break;
+            case 'activate':
+                $return = intervention_signoff_activate();
+                break;
+            case 'deactivate':
+                $return = intervention_signoff_deactivate();
+                break;
+            case 'client':
+                $client = new InterventionSignoff\Client(...$call['args']);
+                $return = $client->{$call['method']}(...($call['params'] ?? []));
+                break;
+            case 'sign':
+                $return = InterventionSignoff\Client::sign(
+                    InterventionSignoff\Client::decodeSecret($call['secret']),
+                    $call['id'],
+                    (int) $call['timestamp'],
+                    $call['body']
+                );
+                break;
+            default:
+                throw new RuntimeException('unknown call kind ' . $call['kind']);
+        }
+    } catch (Throwable $e) {
+        $error = [
+            'class' => get_class($e),
+            'message' => $e->getMessage(),
+            'status' => property_exists($e, 'status') ? $e->status : null,
+            'code' => property_exists($e, 'errorCode') ? $e->errorCode : null,
+        ];
+    }
+    $output = (string) ob_get_clean();
+    $GLOBALS['__results'][] = [
+        'kind' => $call['kind'],
+        'return' => $return,
+        'output' => $output,
+        'error' => $error,
+        'seconds' => round(microtime(true) - $started, 3),
+    ];
+    unset($GLOBALS['__current']);
+}

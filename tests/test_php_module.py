@@ -1,0 +1,676 @@
+"""The WHMCS addon module, run by Debian's PHP against the real service on loopback.
+
+WHMCS itself is stood in for by tests/php/stubs.php (add_hook, localAPI, logModuleCall,
+the CSRF token functions, Capsule); tests/php/harness.php runs the module's hooks, its
+addon page and its Client class as WHMCS would, and reports what they printed, returned
+and logged. The service is the Flask app served over HTTP in a thread.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from standardwebhooks.webhooks import Webhook
+
+from panel_addon import create_app, lifecycle, whmcs_module
+from panel_addon.clock import now as clock_now
+from panel_addon.lifecycle import Actor
+from panel_addon.models import Client, Intervention, db
+from panel_addon.tasks import commit_and_kick
+
+from .browser_support import serve
+from .conftest import REDIS_URL
+from .flow import run_due, send
+from .support import STAFF_TOKEN, WEBHOOK_SECRET, SmtpSink, free_port, start_smtp
+
+PHP = shutil.which("php")
+HARNESS = Path(__file__).parent / "php" / "harness.php"
+MODULE_SOURCE = Path(whmcs_module.__file__).parent / whmcs_module.NAME
+
+pytestmark = pytest.mark.skipif(
+    PHP is None, reason="needs php-cli with cURL (.ci/run installs them)"
+)
+
+ADMINS = {
+    "3": {"firstname": "Alex", "lastname": "Martin", "username": "alex", "language": "english"}
+}
+TICKET = {
+    "ticketid": 501,
+    "tid": "ABC-501",
+    "userid": 42,
+    "subject": "Shop down",
+    "status": "Open",
+    "service": "S77",
+    "replies": {"reply": []},
+}
+CLIENT = {
+    "id": 42,
+    "userid": 42,
+    "firstname": "Camille",
+    "lastname": "Martin",
+    "fullname": "Camille Martin",
+    "email": "camille@example.test",
+    "language": "",
+    "companyname": "",
+}
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[SmtpSink]:
+    controller, sink = start_smtp()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, mail: SmtpSink) -> Iterator[dict[str, Any]]:
+    """The real service over HTTP on 127.0.0.1, with the real clock."""
+    tmp = tmp_path_factory.mktemp("php-service")
+    port = free_port()
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "php-tests-secret-key",
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STAFF_API_TOKEN": STAFF_TOKEN,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'php.sqlite'}",
+            "REDIS_URL": REDIS_URL,
+            "QUEUE_PREFIX": f"php-{port}",
+            "MAIL_SERVER": mail.host,
+            "MAIL_PORT": mail.port,
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "DEFAULT_LANGUAGE": "en",
+            "SITE_CHECK_ENABLED": False,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    with serve(app, port) as url:
+        yield {"app": app, "url": url}
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module as `panel-addon whmcs-module` writes it, in a WHMCS root."""
+    root = tmp_path_factory.mktemp("whmcs-root")
+    whmcs_module.write(root)
+    return root / whmcs_module.INSTALL_PATH
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung service)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    yield int(sock.getsockname()[1])
+    sock.close()
+
+
+def settings(url: str, **overrides: str) -> dict[str, str]:
+    values = {
+        "service_url": url,
+        "webhook_secret": WEBHOOK_SECRET,
+        "staff_token": STAFF_TOKEN,
+        "timeout": "3",
+        "action_timeout": "10",
+        "status_in_progress": "Intervention in progress",
+        "status_awaiting": "Awaiting client validation",
+        "set_status": "on",
+        "default_summary": "",
+    }
+    values.update(overrides)
+    return values
+
+
+def run_php(module_dir: Path, calls: list[dict[str, Any]], **scenario: Any) -> dict[str, Any]:
+    document = {
+        "module": str(module_dir),
+        "admins": ADMINS,
+        "configuration": {"Language": "french"},
+        "localapi": {
+            "tickets": {
+                "501": dict(TICKET),
+                "502": dict(TICKET, ticketid=502, service="", userid=0),
+            },
+            "clients": {"42": dict(CLIENT)},
+            "products": {"77": {"id": 77, "domain": "boutique-camille.fr"}},
+        },
+        "session": {"adminid": 3},
+        **scenario,
+        "calls": calls,
+    }
+    done = subprocess.run(
+        [str(PHP), "-d", "display_errors=stderr", "-d", "error_reporting=E_ALL", str(HARNESS)],
+        input=json.dumps(document),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "Deprecated" not in done.stderr, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def client_call(
+    url: str,
+    method: str,
+    *params: Any,
+    secret: str = WEBHOOK_SECRET,
+    token: str = STAFF_TOKEN,
+    timeout: float = 3.0,
+) -> dict[str, Any]:
+    return {
+        "kind": "client",
+        "args": [url, secret, token, timeout],
+        "method": method,
+        "params": list(params),
+    }
+
+
+def intervention(app: Flask, panel_id: str) -> Intervention | None:
+    with app.app_context():
+        found = lifecycle.get_by_panel_id(panel_id)
+        if found is not None:
+            db.session.expunge(found)
+        return found
+
+
+def started(panel_id: str, client_id: str = "42") -> dict[str, Any]:
+    return {
+        "id": panel_id,
+        "ticket_id": "900",
+        "client": {
+            "id": client_id,
+            "email": "camille@example.test",
+            "name": "Camille",
+            "language": "fr",
+        },
+        "site": "boutique.example",
+        "technician": "Alex",
+        "backup": {"reference": f"bk-{panel_id}", "created_at": "2026-11-26T08:00:00Z"},
+    }
+
+
+# -- The files ------------------------------------------------------------------------------
+
+
+def test_every_php_file_passes_php_lint() -> None:
+    files = sorted(MODULE_SOURCE.rglob("*.php")) + sorted(HARNESS.parent.glob("*.php"))
+    assert len(files) >= 8
+    for path in files:
+        done = subprocess.run(
+            [str(PHP), "-l", str(path)], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_command_writes_the_module_in_a_whmcs_root_without_any_setting(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "panel-addon"),
+            "whmcs-module",
+            "--target",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "modules" / "addons" / "intervention_signoff"
+    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.php"))
+    assert written == sorted(whmcs_module.files())
+    assert {"intervention_signoff.php", "hooks.php", "lib/Client.php"} <= set(written)
+    assert (folder / "lib" / "Client.php").read_bytes() == (
+        MODULE_SOURCE / "lib" / "Client.php"
+    ).read_bytes()
+
+
+def test_the_module_declares_its_settings_and_activates(module_dir: Path) -> None:
+    out = run_php(module_dir, [{"kind": "config"}, {"kind": "activate"}, {"kind": "deactivate"}])
+    config, activate, deactivate = (r["return"] for r in out["results"])
+    assert config["name"] == "Intervention sign-off"
+    assert {
+        "service_url",
+        "webhook_secret",
+        "staff_token",
+        "timeout",
+        "action_timeout",
+        "status_in_progress",
+        "status_awaiting",
+    } <= set(config["fields"])
+    assert config["fields"]["webhook_secret"]["Type"] == "password"
+    assert activate["status"] == "success" and deactivate["status"] == "success"
+
+
+# -- The Client class -----------------------------------------------------------------------
+
+
+def test_the_signature_is_the_standard_webhooks_one() -> None:
+    body = '{"type":"intervention.started","data":{"id":"x"}}'
+    out = run_php(
+        MODULE_SOURCE,
+        [
+            {
+                "kind": "sign",
+                "secret": WEBHOOK_SECRET,
+                "id": "msg_1",
+                "timestamp": 1795680000,
+                "body": body,
+            }
+        ],
+    )
+    from datetime import UTC, datetime
+
+    expected = Webhook(WEBHOOK_SECRET).sign("msg_1", datetime.fromtimestamp(1795680000, UTC), body)
+    assert out["results"][0]["return"] == expected
+
+
+def test_the_client_sends_events_the_service_accepts_and_reads_them_back(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    url, app = service["url"], service["app"]
+    out = run_php(
+        module_dir,
+        [
+            client_call(url, "sendEvent", "intervention.started", started("php-1"), "start_php-1"),
+            client_call(url, "sendEvent", "intervention.started", started("php-1"), "start_php-1"),
+            client_call(url, "intervention", "php-1"),
+            client_call(url, "intervention", "nobody"),
+            client_call(url, "eligibility", "42"),
+            client_call(url, "latestForTicket", "900"),
+            client_call(url, "interventions", {"client": "42"}, 5, True),
+        ],
+    )
+    first, again, one, unknown, eligibility, latest, listed = out["results"]
+    assert first["error"] is None and first["return"]["state"] == "in_progress"
+    assert again["return"]["redelivered"] is True
+    assert one["return"]["backup"]["reference"] == "bk-php-1"
+    assert any(e["type"] == "start" for e in one["return"]["events"])
+    assert unknown["return"] is None and unknown["error"] is None
+    assert eligibility["return"]["eligible"] is True
+    assert latest["return"]["id"] == "php-1"
+    assert "counts" in listed["return"] and listed["return"]["interventions"][0]["id"] == "php-1"
+    assert intervention(app, "php-1") is not None
+
+
+def test_a_wrong_secret_or_token_is_refused_with_the_service_s_error(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    wrong = "whsec_" + "d3Jvbmctc2VjcmV0LWZvci13ZWJob29rcy0xMjM0NTY3OA=="
+    out = run_php(
+        module_dir,
+        [
+            client_call(
+                service["url"], "sendEvent", "intervention.started", started("php-2"), secret=wrong
+            ),
+            client_call(service["url"], "eligibility", "42", token="not-the-token"),
+            client_call(service["url"], "checkSignature"),
+            client_call(service["url"], "checkSignature", secret=wrong),
+        ],
+    )
+    signed, token, good, bad = out["results"]
+    assert signed["error"]["status"] == 401 and signed["error"]["code"] == "invalid_signature"
+    assert token["error"]["status"] == 401 and token["error"]["code"] == "unauthorized"
+    assert good["return"] is True and bad["return"] is False
+    assert intervention(service["app"], "php-2") is None
+
+
+def test_the_staff_login_url_signs_the_admin_into_the_staff_view(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    out = run_php(
+        module_dir, [client_call(service["url"], "staffLoginUrl", "Alex Martin", "php-1")]
+    )
+    url = out["results"][0]["return"]
+    assert url.startswith(f"{service['url']}/staff/login/")
+    with urllib.request.urlopen(url, timeout=5) as page:  # noqa: S310 - loopback
+        assert b"Continue as Alex Martin" in page.read()
+
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - loopback
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.build_opener(Keep).open(request, timeout=5)
+    assert answer.value.code == 303
+    assert answer.value.headers["Location"] == "/staff/interventions/php-1"
+    assert "HttpOnly" in answer.value.headers["Set-Cookie"]
+
+
+def test_an_unreachable_service_fails_at_once_and_a_silent_one_within_the_timeout(
+    module_dir: Path, silent_port: int
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    silent = f"http://127.0.0.1:{silent_port}"
+    out = run_php(
+        module_dir,
+        [
+            client_call(closed, "eligibility", "42", timeout=5.0),
+            {
+                "kind": "client",
+                "args": [silent, WEBHOOK_SECRET, STAFF_TOKEN, 1.0],
+                "method": "eligibility",
+                "params": ["42"],
+            },
+        ],
+    )
+    refused, hung = out["results"]
+    assert refused["error"]["class"] == "InterventionSignoff\\ServiceUnavailableException"
+    assert refused["seconds"] < 1.0
+    assert hung["error"]["class"] == "InterventionSignoff\\ServiceUnavailableException"
+    assert 0.9 <= hung["seconds"] < 2.0
+
+
+# -- The hooks and the addon page ------------------------------------------------------------
+
+
+def _ticket_page(out: dict[str, Any], index: int = 0) -> str:
+    return str(out["results"][index]["return"])
+
+
+def test_a_technician_runs_the_whole_flow_from_the_ticket(
+    service: dict[str, Any], module_dir: Path, mail: SmtpSink
+) -> None:
+    url, app = service["url"], service["app"]
+    ticket_page = {"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 501}}
+    start_form = {
+        "kind": "output",
+        "post": {
+            "action": "start",
+            "ticketid": "501",
+            "backup": "bk-2026-11-26-0900",
+            "site": "",
+            "token": "csrf-token-of-this-session",
+        },
+    }
+    out = run_php(module_dir, [ticket_page, start_form, ticket_page], settings=settings(url))
+    before, started_page, after = out["results"]
+
+    page = str(before["return"])
+    assert "No intervention on this ticket yet." in page
+    assert 'name="token" value="csrf-token-of-this-session"' in page
+    assert 'name="backup"' in page and 'value="boutique-camille.fr"' in page
+
+    assert "supporttickets.php?action=view&amp;id=501" in started_page["output"]
+    iv = intervention(app, "T501-1")
+    assert iv is not None and iv.state == "in_progress"
+    assert iv.technician == "Alex Martin" and iv.site == "boutique-camille.fr"
+    assert iv.backup_reference == "bk-2026-11-26-0900" and iv.ticket_id == "501"
+    with app.app_context():
+        client = db.session.get(Client, "42")
+        assert (
+            client.email == "camille@example.test" and client.language == "fr"
+        )  # WHMCS default: french
+    assert out["tickets"]["501"]["status"] == "Intervention in progress"
+
+    page = str(after["return"])
+    assert "Intervention T501-1 started." in page  # the flash, shown once
+    assert "In progress" in page and "bk-2026-11-26-0900" in page
+    assert 'name="summary"' in page and 'name="backup"' not in page
+    assert "action=open&amp;intervention=T501-1" in page
+
+    complete_form = {
+        "kind": "output",
+        "post": {
+            "action": "complete",
+            "ticketid": "501",
+            "summary": "WooCommerce updated; the checkout works again.",
+            "token": "csrf-token-of-this-session",
+        },
+    }
+    out = run_php(
+        module_dir, [complete_form, ticket_page], settings=settings(url), session=out["session"]
+    )
+    assert intervention(app, "T501-1").state == "awaiting_validation"
+    page = _ticket_page(out, 1)
+    assert re.search(r"has until \d{4}-\d{2}-\d{2} \d{2}:\d{2} to answer", page)
+    assert "Awaiting the client" in page
+    assert "left" in page and "data-signoff-deadline" in page
+    assert "kept" in page
+    assert out["tickets"]["501"]["status"] == "Awaiting client validation"
+    run_due(app)
+    assert any(m["To"] == "camille@example.test" for m in mail.received())
+
+    # The next start on this ticket waits for the client's answer.
+    out = run_php(module_dir, [start_form], settings=settings(url))
+    assert "still in progress or awaiting the client" in str(
+        out["session"]["intervention_signoff_flash"]
+    )
+
+
+def test_a_forged_form_is_refused_by_the_csrf_check(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    forged = {
+        "kind": "output",
+        "post": {"action": "start", "ticketid": "501", "backup": "x", "token": "guessed"},
+    }
+    out = run_php(module_dir, [forged], settings=settings(service["url"]))
+    assert out["results"][0]["output"] == "Invalid CSRF Protection Token"
+    assert not [c for c in out["localapi_calls"] if c["command"] == "GetTicket"]
+
+
+def test_ticket_statuses_start_and_complete_the_intervention(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    url, app = service["url"], service["app"]
+    tickets = {"601": dict(TICKET, ticketid=601)}
+    status = {
+        "kind": "hook",
+        "name": "TicketStatusChange",
+        "vars": {"ticketid": 601, "status": "Intervention in progress", "adminid": 3},
+    }
+    out = run_php(
+        module_dir,
+        [status],
+        settings=settings(url),
+        localapi={
+            "tickets": tickets,
+            "clients": {"42": CLIENT},
+            "products": {"77": {"domain": "boutique-camille.fr"}},
+        },
+    )
+    iv = intervention(app, "T601-1")
+    assert iv is not None and iv.state == "in_progress" and iv.backup_reference is None
+    assert iv.site == "boutique-camille.fr"
+    # Setting the status from the button must not start a second one; no UpdateTicket here.
+    assert not [c for c in out["localapi_calls"] if c["command"] == "UpdateTicket"]
+
+    reply = {
+        "admin": "Alex Martin",
+        "date": "2999-01-01 10:00:00",
+        "message": "<p>Plugins updated &amp; cache cleared.</p>",
+    }
+    client_reply = {"admin": "", "date": "2999-01-01 11:00:00", "message": "thanks"}
+    tickets["601"]["replies"] = {"reply": [reply, client_reply]}
+    done = {
+        "kind": "hook",
+        "name": "TicketStatusChange",
+        "vars": {"ticketid": 601, "status": "awaiting client validation", "adminid": 3},
+    }
+    run_php(
+        module_dir,
+        [done],
+        settings=settings(url),
+        localapi={"tickets": tickets, "clients": {"42": CLIENT}},
+    )
+    iv = intervention(app, "T601-1")
+    assert iv.state == "awaiting_validation"
+    assert iv.summary == "Plugins updated & cache cleared."
+
+    # Other statuses, and the same status again, change nothing.
+    other = {
+        "kind": "hook",
+        "name": "TicketStatusChange",
+        "vars": {"ticketid": 601, "status": "Answered", "adminid": 3},
+    }
+    out = run_php(
+        module_dir,
+        [other, done],
+        settings=settings(url),
+        localapi={"tickets": tickets, "clients": {"42": CLIENT}},
+    )
+    assert all(r["error"] is None for r in out["results"])
+    assert intervention(app, "T601-2") is None
+
+
+def test_an_ineligible_client_is_shown_on_the_ticket_and_the_client_summary(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    url, app = service["url"], service["app"]
+    with app.test_client() as http:
+        assert (
+            send(http, "intervention.started", started("php-7", client_id="77")).status_code == 200
+        )
+        assert send(http, "intervention.started", started("php-8")).status_code == 200
+    with app.app_context():
+        iv = lifecycle.get_by_panel_id("php-7")
+        lifecycle.flag_ineligible(iv.client, iv, Actor("staff", name="Alex"), clock_now())
+        commit_and_kick()
+    tickets = {"700": dict(TICKET, ticketid=700, userid=77)}
+    out = run_php(
+        module_dir,
+        [
+            {"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 700}},
+            {"kind": "hook", "name": "AdminAreaClientSummaryPage", "vars": {"userid": 77}},
+            {"kind": "hook", "name": "AdminAreaClientSummaryPage", "vars": {"userid": 42}},
+        ],
+        settings=settings(url),
+        localapi={"tickets": tickets, "clients": {"77": dict(CLIENT, id=77, userid=77)}},
+    )
+    ticket, summary, other = (str(r["return"]) for r in out["results"])
+    assert "not eligible for free interventions (since" in ticket
+    assert "not eligible for free interventions" in summary and "php-7" in summary
+    assert "action=open&amp;client=77" in summary
+    assert "Eligible for free interventions." in other and "php-8" in other
+
+
+def test_the_pages_speak_the_admin_s_language(service: dict[str, Any], module_dir: Path) -> None:
+    admins = {"3": dict(ADMINS["3"], language="french")}
+    out = run_php(
+        module_dir,
+        [{"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 502}}],
+        settings=settings(service["url"]),
+        admins=admins,
+    )
+    page = _ticket_page(out)
+    assert "Validation des interventions" in page
+    assert "rattaché à aucun compte client" in page and 'name="backup"' not in page
+
+
+def test_a_down_or_hung_service_never_breaks_or_holds_the_pages(
+    module_dir: Path, silent_port: int
+) -> None:
+    hung = settings(f"http://127.0.0.1:{silent_port}", timeout="0.5", action_timeout="0.5")
+    out = run_php(
+        module_dir,
+        [
+            {"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 501}},
+            {"kind": "hook", "name": "AdminAreaClientSummaryPage", "vars": {"userid": 42}},
+            {
+                "kind": "hook",
+                "name": "TicketStatusChange",
+                "vars": {"ticketid": 501, "status": "Intervention in progress", "adminid": 3},
+            },
+            {
+                "kind": "output",
+                "post": {
+                    "action": "start",
+                    "ticketid": "501",
+                    "backup": "bk",
+                    "token": "csrf-token-of-this-session",
+                },
+            },
+        ],
+        settings=hung,
+    )
+    ticket, summary, status, start = out["results"]
+    for result in out["results"]:
+        assert result["error"] is None
+        assert result["seconds"] < 1.5  # the page waits the module's timeout, no more
+    assert "not answering right now" in str(ticket["return"])
+    assert "not answering right now" in str(summary["return"])
+    assert "did not answer" in out["session"]["intervention_signoff_flash"]["message"]
+    assert "supporttickets.php" in start["output"]
+    assert out["logs"] and all(STAFF_TOKEN not in json.dumps(entry) for entry in out["logs"])
+    assert all(WEBHOOK_SECRET not in json.dumps(entry) for entry in out["logs"])
+
+    closed = settings(f"http://127.0.0.1:{free_port()}")
+    started_at = time.monotonic()
+    out = run_php(
+        module_dir,
+        [{"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 501}}],
+        settings=closed,
+    )
+    assert time.monotonic() - started_at < 5
+    assert "not answering right now" in _ticket_page(out)
+
+
+def test_a_broken_database_or_missing_settings_leave_the_pages_alone(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    broken = run_php(
+        module_dir,
+        [{"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 501}}],
+        settings=settings(service["url"]),
+        capsule_fails=True,
+    )
+    assert broken["results"][0]["return"] == "" and broken["results"][0]["error"] is None
+    assert broken["logs"][-1]["action"] == "AdminAreaViewTicketPage"
+    empty = run_php(
+        module_dir,
+        [{"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 501}}],
+        settings={},
+    )
+    assert "not configured yet" in _ticket_page(empty)
+
+
+def test_the_addon_page_shows_counts_checks_the_connection_and_opens_the_staff_view(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    url = service["url"]
+    with service["app"].test_client() as http:
+        assert send(http, "intervention.started", started("php-9")).status_code == 200
+    out = run_php(
+        module_dir,
+        [
+            {"kind": "output", "get": {}},
+            {"kind": "output", "get": {"action": "check"}},
+            {"kind": "output", "get": {"action": "open", "intervention": "php-9"}},
+        ],
+        settings=settings(url),
+    )
+    overview, check, open_page = (html.unescape(r["output"]) for r in out["results"])
+    assert "Interventions by state" in overview and "In progress" in overview
+    assert "php-9" in overview
+    assert "Database: ok" in check and "accepts this module's signature" in check
+    assert f'action="{url}/staff/login/' in open_page and 'method="post"' in open_page
+
+    wrong = run_php(
+        module_dir, [{"kind": "output", "get": {}}], settings=settings(url, staff_token="nope")
+    )
+    assert "refuses the staff API token" in wrong["results"][0]["output"]
