@@ -11,6 +11,7 @@ import logging
 import smtplib
 import socket
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
@@ -144,7 +145,9 @@ def _send_claimed(batch: list[Task], now: datetime) -> None:
             tasks.mark_skipped(task, now, "no longer wanted")
             continue
         try:
-            wanted.append((task, build_message(intervention, template, now)))
+            message = build_message(intervention, template, now)
+            message.msgId = _message_id(task)
+            wanted.append((task, message))
         except Exception as exc:  # noqa: BLE001 - a broken template must not stop the batch
             log.exception("mail %s for task %s could not be rendered", template, task.id)
             tasks.mark_retry(task, now, f"rendering failed: {type(exc).__name__}")
@@ -164,6 +167,17 @@ def _send_claimed(batch: list[Task], now: datetime) -> None:
             if task.state == "pending" and task.claimed_until is not None:
                 tasks.mark_retry(task, clock_now(), f"SMTP unavailable: {_smtp_error(exc)}")
         tasks.commit_and_kick()
+
+
+def _message_id(task: Task) -> str:
+    """The same Message-ID for every attempt at one task's mail.
+
+    Should a mail go out twice (the server took it but its answer was lost, or the worker
+    died before recording the send), the copies share their Message-ID, by which mail
+    services such as Gmail show only one.
+    """
+    domain = parseaddr(str(current_app.config["MAIL_DEFAULT_SENDER"]))[1].rpartition("@")[2]
+    return f"<signoff.task-{task.id}.{task.created_at:%Y%m%d%H%M%S%f}@{domain or 'localhost'}>"
 
 
 def _send_one(session: MailSession, task: Task, message: Message) -> None:

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .models import db
@@ -72,6 +72,8 @@ def init_app(app: Flask) -> None:
                 message = (
                     f"the body is larger than {app.config['WEBHOOK_MAX_BYTES']} bytes"
                 )
+            elif status == 429:
+                message = "too many requests from this client; retry after Retry-After seconds"
             response = error_response(status, _HTTP_CODES.get(status, "error"), message)
             if status == 405 and exc.get_response().headers.get("Allow"):
                 response.headers["Allow"] = exc.get_response().headers["Allow"]
@@ -79,6 +81,18 @@ def init_app(app: Flask) -> None:
         from .client_pages import error_page
 
         return error_page(status)
+
+    @app.errorhandler(DataError)
+    def value_refused(exc: DataError) -> Any:
+        # The database refused a value the request carried (a NUL character, a number out
+        # of range): the request is at fault, not the database.
+        log.warning("a request value was refused by the database: %s", type(exc.orig).__name__)
+        _safe_rollback()
+        if _wants_json():
+            return error_response(400, "invalid_value", "a value in the request cannot be stored")
+        from .client_pages import error_page
+
+        return error_page(400)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

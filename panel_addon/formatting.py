@@ -1,7 +1,8 @@
-"""Dates and durations in the reader's language and time zone."""
+"""Dates and durations in the reader's language and time zone; text fit to be stored."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,3 +42,16 @@ def format_duration(delta: timedelta, language: str) -> str:
             words = _UNITS.get(language, _UNITS["en"])[unit]
             return f"{count} {words[0] if count == 1 else words[1]}"
     return format_timedelta(delta, locale=language)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAKS = re.compile(r"[\t\r\n]+")
+
+
+def clean_text(text: str, multiline: bool = False) -> str:
+    """`text` without control characters (PostgreSQL refuses NUL) or lone surrogates.
+
+    Tabs and line breaks are kept in multi-line text and become one space otherwise.
+    """
+    text = _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+    return text if multiline else _LINE_BREAKS.sub(" ", text)

@@ -175,7 +175,8 @@ def validate(config: dict[str, Any]) -> None:
                 f"and VALIDATION_WINDOW"
             )
     config["REMINDERS"] = parsed
-    config["TASK_RETRY_BACKOFF"] = _duration_list(config["TASK_RETRY_BACKOFF"], "TASK_RETRY_BACKOFF")
+    backoff = _duration_list(config["TASK_RETRY_BACKOFF"], "TASK_RETRY_BACKOFF")
+    config["TASK_RETRY_BACKOFF"] = backoff
     _check_rate_limits(config)
 
     if config["LATE_REPORT_POLICY"] not in ("review", "auto"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -129,14 +130,30 @@ def commit_and_kick() -> None:
         kinds.clear()
 
 
+# A kick in this process less than this long ago already left a drain of its kind
+# waiting or running, which will see what was committed since: in a click storm, one
+# Redis round trip a kind per interval rather than one a request. At worst (that drain
+# ended in between) the work waits for the next kick or the sweep (SWEEP_INTERVAL).
+KICK_COALESCE = 0.2
+_last_kick: dict[tuple[str, str, str], float] = {}
+
+
 def kick(kinds: Iterable[str]) -> None:
     """Enqueue a drain job per kind unless one is already waiting; never raises."""
     from workers import queues
 
+    now = time.monotonic()
+    where = (current_app.config["REDIS_URL"], current_app.config["QUEUE_PREFIX"])
+    due = [k for k in kinds if now - _last_kick.get((*where, k), -KICK_COALESCE) >= KICK_COALESCE]
+    if not due:
+        return
     try:
-        queues.enqueue_drains(list(kinds))
+        queues.enqueue_drains(due)
     except Exception as exc:  # noqa: BLE001 - Redis being down must not fail the request
         log.warning("could not reach Redis to start work (%s); the sweep will", type(exc).__name__)
+        return
+    for kind in due:
+        _last_kick[(*where, kind)] = now
 
 
 def due_kinds(now: datetime) -> list[str]:
@@ -245,8 +262,6 @@ def drain(kind: str, max_seconds: float = 60.0) -> int:
     Each batch is claimed, carried out and committed before the next; tasks that a
     handler creates and that are due now are kicked after that commit.
     """
-    import time
-
     started = time.monotonic()
     handled = 0
     batch_size = current_app.config["TASK_BATCH_SIZE"]
@@ -255,6 +270,10 @@ def drain(kind: str, max_seconds: float = 60.0) -> int:
         batch = claim(kind, now, batch_size)
         if not batch:
             break
+        if len(batch) == batch_size:
+            # A backlog: let another worker join in now (the marker this drain cleared
+            # at its start lets one more drain wait) rather than at the next sweep.
+            _pending_kicks().add(kind)
         batch_fn = BATCH_HANDLERS.get(kind)
         if batch_fn is not None:
             batch_fn(batch, now)

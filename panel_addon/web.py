@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
 from .models import db
 
+log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
 
 CSP = (
@@ -17,6 +20,19 @@ CSP = (
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    redis_checked: list[bool] = []
+
+    @app.before_request
+    def warn_about_redis_once() -> None:
+        # What the worker logs at its start, logged by each web process at its first request
+        # (not in create_app: every CLI command and test builds an app).
+        if redis_checked:
+            return
+        redis_checked.append(True)
+        from workers import queues
+
+        for warning in queues.redis_warnings(queues.connection()):
+            log.warning(warning)
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -234,6 +234,10 @@ def receive() -> Response:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "the body must be application/json")
     body = request.get_data(cache=True)
+    limit = current_app.config["WEBHOOK_MAX_BYTES"]
+    if request.content_length is None and len(body) >= limit:
+        # A chunked body is cut at the limit without a word: refuse it as too large.
+        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
     _verify(body)
     try:
         payload = json.loads(body)
@@ -261,6 +265,9 @@ def receive() -> Response:
                 received_at=now,
             )
         )
+        # Answered from the rows as they are now: the commit expires them, and reading
+        # them back afterwards costs one more query.
+        answer, state = _answer(intervention), intervention.state
         commit_and_kick()
     except IntegrityError:
         # A concurrent delivery of the same webhook-id (or intervention) won the race.
@@ -282,8 +289,8 @@ def receive() -> Response:
     except lifecycle.InvalidRequestError as exc:
         db.session.rollback()
         raise ApiError(422, "invalid_payload", str(exc)) from None
-    log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, data["id"], intervention.state)
-    return _answer(intervention)
+    log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, data["id"], state)
+    return answer
 
 
 def _apply(event_type: str, data: dict[str, Any], now: datetime) -> Intervention:

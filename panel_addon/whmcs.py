@@ -227,6 +227,15 @@ class WhmcsClient:
             notes = payload.get("notes")
         return "" if notes is None else str(notes)
 
+    def get_ticket_notes(self, ticket_id: int | str) -> list[str]:
+        """Return the messages of a ticket's staff notes (GetTicket), oldest first."""
+        notes = self.call("GetTicket", ticketid=ticket_id).get("notes")
+        # WHMCS answers [] when the ticket has no note, else {"note": [...]}.
+        items = notes.get("note", []) if isinstance(notes, Mapping) else []
+        if isinstance(items, Mapping):
+            items = [items]
+        return [str(note.get("message", "")) for note in items if isinstance(note, Mapping)]
+
     def set_client_notes(self, client_id: int | str, notes: str) -> dict[str, Any]:
         """Overwrite the client's whole admin-notes field (UpdateClient ``notes``).
 

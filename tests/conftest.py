@@ -80,6 +80,8 @@ def base_config(mailbox: SmtpSink, clock: ManualClock, tmp_path: Any) -> dict[st
         "COMPANY_NAME": "EasyHost",
         "CLOCK": clock,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
+        # On only in the rate-limit tests (tests/test_hostile_http.py).
+        "RATELIMIT_ENABLED": False,
     }
 
 

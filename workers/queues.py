@@ -45,9 +45,15 @@ def enqueue_drains(kinds: Iterable[str], redis: Redis | None = None) -> list[str
     clears it when it starts, so one drain can wait while another runs.
     """
     redis = redis or connection()
+    kinds = list(kinds)
+    # One round trip for all the markers: a decision kicks mail and panel together.
+    with redis.pipeline(transaction=False) as pipe:
+        for kind in kinds:
+            pipe.set(marker_key(kind), "1", nx=True, ex=DRAIN_TIMEOUT)
+        fresh = pipe.execute()
     enqueued = []
-    for kind in kinds:
-        if not redis.set(marker_key(kind), "1", nx=True, ex=DRAIN_TIMEOUT):
+    for kind, marked in zip(kinds, fresh, strict=True):
+        if not marked:
             continue
         Queue(queue_name(kind), connection=redis).enqueue_call(
             "workers.jobs.drain",

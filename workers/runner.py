@@ -7,13 +7,28 @@ import multiprocessing
 import os
 import signal
 import time
+from typing import Any
 
 from flask import Flask
+from redis import Redis
+from redis.exceptions import RedisError
 from rq import Worker
 
 from . import jobs, queues
 
 log = logging.getLogger(__name__)
+
+
+class _Worker(Worker):
+    """RQ's worker, told apart: asked to stop, or gone because Redis went away."""
+
+    # RQ backs off up to a minute between tries to reach Redis; work is due sooner.
+    max_connection_wait_time = 2.0
+    stop_asked = False
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
 
 def sweep_once(app: Flask) -> list[str]:
@@ -54,9 +69,8 @@ def run(app: Flask, burst: bool = False) -> None:
         for warning in queues.redis_warnings(redis):
             log.warning(warning)
         worker_queues = queues.queues(redis)
-    worker = Worker(worker_queues, connection=redis)
-
     if burst:
+        worker = Worker(worker_queues, connection=redis)
         while True:
             due = sweep_once(app)
             with app.app_context():
@@ -72,7 +86,34 @@ def run(app: Flask, burst: bool = False) -> None:
     log.info("worker started (pid %s), sweeping every %s", os.getpid(), app.config["SWEEP_INTERVAL"])
     try:
         with app.app_context():
-            worker.work(logging_level="INFO")
+            work_until_stopped(worker_queues, redis)
     finally:
         sweeper.terminate()
         sweeper.join(timeout=5)
+
+
+def work_until_stopped(worker_queues: list[Any], redis: Redis) -> None:
+    """Run RQ's worker until SIGTERM or SIGINT, starting it again after a Redis outage.
+
+    RQ's worker quits when Redis goes away mid-job or at a heartbeat; the due work is
+    safe in the database, but nothing would run it any more. So wait for Redis and go on.
+    """
+    while True:
+        worker = _Worker(worker_queues, connection=redis)
+        try:
+            worker.work(logging_level="INFO")
+        except RedisError as exc:
+            log.warning("Redis is unreachable (%s)", type(exc).__name__)
+        if worker.stop_asked:
+            return
+        log.warning("the worker lost Redis; it starts again as soon as Redis answers")
+        _wait_for_redis(redis)
+
+
+def _wait_for_redis(redis: Redis) -> None:
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisError:
+            time.sleep(1)
