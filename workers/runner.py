@@ -83,13 +83,37 @@ def run(app: Flask, burst: bool = False) -> None:
     ctx = multiprocessing.get_context("fork")
     sweeper = ctx.Process(target=sweep_forever, args=(app, os.getpid()), name="panel-addon-sweep")
     sweeper.start()
+    # Site snapshots wait on clients' sites for up to a minute; they get a worker of
+    # their own so mail, panel calls and deadlines never queue behind them.
+    slow = [q for q in worker_queues if q.name in _separate_queues(app)]
+    fast = [q for q in worker_queues if q not in slow]
+    helper = None
+    if slow:
+        helper = ctx.Process(target=_work_in_app, args=(app, slow, redis), name="panel-addon-site")
+        helper.start()
     log.info("worker started (pid %s), sweeping every %s", os.getpid(), app.config["SWEEP_INTERVAL"])
     try:
         with app.app_context():
-            work_until_stopped(worker_queues, redis)
+            work_until_stopped(fast, redis)
     finally:
         sweeper.terminate()
         sweeper.join(timeout=5)
+        if helper is not None:
+            helper.terminate()
+            helper.join(timeout=300)
+            if helper.is_alive():
+                helper.kill()
+
+
+def _separate_queues(app: Flask) -> set[str]:
+    """Queues served by their own worker process."""
+    with app.app_context():
+        return {queues.queue_name("site")}
+
+
+def _work_in_app(app: Flask, worker_queues: list[Any], redis: Redis) -> None:
+    with app.app_context():
+        work_until_stopped(worker_queues, redis)
 
 
 def work_until_stopped(worker_queues: list[Any], redis: Redis) -> None:
