@@ -1,0 +1,1 @@
+"""Benchmarks of the service against a bare Flask app on the same stack (`bench/run`)."""

@@ -1,0 +1,49 @@
+"""bench/run --quick runs end to end and prints its summary; the figures are not checked."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import POSTGRES_URL, REDIS_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+SUMMARY = (
+    "webhook_ratio",
+    "page_ratio",
+    "decision_ratio",
+    "p99_ms",
+    "mail_ratio",
+    "sweep_growth",
+    "list_growth",
+    "eligibility_growth",
+    "web_rss_mb",
+    "worker_rss_mb",
+)
+
+
+def test_the_quick_benchmark_prints_every_summary_figure() -> None:
+    env = dict(
+        os.environ,
+        BENCH_PYTHON=sys.executable,
+        BENCH_POSTGRES_URL=POSTGRES_URL,
+        BENCH_REDIS_URL=REDIS_URL,
+    )
+    run = subprocess.run(
+        [str(ROOT / "bench" / "run"), "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    last = run.stdout.strip().splitlines()[-len(SUMMARY) :]
+    assert [line.split(":")[0] for line in last] == list(SUMMARY), output[-3000:]
+    for line in last:
+        assert re.fullmatch(r"[a-z0-9_]+: \S+", line), line
