@@ -116,7 +116,12 @@ def simulate_command(
     started = {
         "id": panel_id,
         "ticket_id": str(1000 + secrets.randbelow(9000)),
-        "client": {"id": "42", "email": client_email, "name": "Camille Martin", "language": language},
+        "client": {
+            "id": "42",
+            "email": client_email,
+            "name": "Camille Martin",
+            "language": language,
+        },
         "site": "boutique-camille.example",
         "technician": "Alex (support)",
         "backup": {"reference": f"backup-{panel_id}", "created_at": now.isoformat()},

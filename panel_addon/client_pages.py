@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 
 from . import lifecycle
 from .clock import now as clock_now
@@ -94,9 +102,7 @@ def _render(
         "completed": _when(intervention, intervention.completed_at, language),
         "decided": _when(intervention, intervention.decided_at, language),
         "expires": _when(intervention, intervention.backup_expires_at, language),
-        "other_url": link_url(
-            intervention, "report" if link_purpose == "validate" else "validate"
-        ),
+        "other_url": link_url(intervention, "report" if link_purpose == "validate" else "validate"),
         "company": current_app.config["COMPANY_NAME"],
         "support_url": current_app.config.get("SUPPORT_URL"),
         "message_max": MESSAGE_MAX,
@@ -105,7 +111,9 @@ def _render(
     return _headers(response)
 
 
-def error_page(status: int, reason: str | None = None, intervention: Intervention | None = None) -> Response:
+def error_page(
+    status: int, reason: str | None = None, intervention: Intervention | None = None
+) -> Response:
     """A short page in the client's language for a refused link or any other error."""
     language = _language_for(intervention)
     key = {

@@ -39,8 +39,22 @@ def index() -> str:
     mails = []
     for name in names[:200]:
         message = _read(name)
-        mails.append({"name": name, "to": message["To"], "subject": message["Subject"], "date": message["Date"]})
-    return render_template("outbox.html", mails=mails, lang="en", company="Dev outbox", support_url=None, t=lambda k, **v: k)
+        mails.append(
+            {
+                "name": name,
+                "to": message["To"],
+                "subject": message["Subject"],
+                "date": message["Date"],
+            }
+        )
+    return render_template(
+        "outbox.html",
+        mails=mails,
+        lang="en",
+        company="Dev outbox",
+        support_url=None,
+        t=lambda k, **v: k,
+    )
 
 
 @bp.get("/<name>")

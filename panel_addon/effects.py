@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -161,7 +160,7 @@ def _send_claimed(batch: list[Task], now: datetime) -> None:
                     # A slow relay ate the lease: leave the rest to whoever takes over.
                     break
                 _send_one(session, task, message)
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         # The connection failed (refused, timeout, 4xx at connect): retry the unsent ones.
         for task, _message in wanted:
             if task.state == "pending" and task.claimed_until is not None:
@@ -291,7 +290,9 @@ def _same_note_text(text: str) -> str:
 def update_ticket(task: Task, now: datetime) -> dict[str, Any] | None:
     """UpdateTicket to reopen the ticket; setting a status twice is harmless."""
     payload = task.payload
-    return _panel_call(task, lambda p: p.update_ticket_status(payload["ticket_id"], payload["status"]))
+    return _panel_call(
+        task, lambda p: p.update_ticket_status(payload["ticket_id"], payload["status"])
+    )
 
 
 def _ineligible_line(payload: dict[str, Any]) -> str:

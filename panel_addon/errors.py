@@ -69,9 +69,7 @@ def init_app(app: Flask) -> None:
         if _wants_json():
             message = exc.description or exc.name
             if status == 413:
-                message = (
-                    f"the body is larger than {app.config['WEBHOOK_MAX_BYTES']} bytes"
-                )
+                message = f"the body is larger than {app.config['WEBHOOK_MAX_BYTES']} bytes"
             elif status == 429:
                 message = "too many requests from this client; retry after Retry-After seconds"
             response = error_response(status, _HTTP_CODES.get(status, "error"), message)

@@ -10,10 +10,18 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_timedelta
 
 _UNITS = {
-    "fr": {"day": ("jour", "jours"), "hour": ("heure", "heures"), "minute": ("minute", "minutes"),
-           "second": ("seconde", "secondes")},
-    "en": {"day": ("day", "days"), "hour": ("hour", "hours"), "minute": ("minute", "minutes"),
-           "second": ("second", "seconds")},
+    "fr": {
+        "day": ("jour", "jours"),
+        "hour": ("heure", "heures"),
+        "minute": ("minute", "minutes"),
+        "second": ("seconde", "secondes"),
+    },
+    "en": {
+        "day": ("day", "days"),
+        "hour": ("hour", "hours"),
+        "minute": ("minute", "minutes"),
+        "second": ("second", "seconds"),
+    },
 }
 
 
@@ -24,7 +32,9 @@ def zone(name: str | None, default: str) -> ZoneInfo:
         return ZoneInfo(default)
 
 
-def format_datetime(moment: datetime, language: str, timezone: str | None, default_tz: str = "UTC") -> str:
+def format_datetime(
+    moment: datetime, language: str, timezone: str | None, default_tz: str = "UTC"
+) -> str:
     """A full date and time, e.g. `jeudi 26 novembre 2026 à 14:30 (heure de Paris)`."""
     tz = zone(timezone, default_tz)
     local = moment.astimezone(tz)

@@ -164,9 +164,7 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    intervention_id: Mapped[int | None] = mapped_column(
-        ForeignKey("interventions.id"), index=True
-    )
+    intervention_id: Mapped[int | None] = mapped_column(ForeignKey("interventions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

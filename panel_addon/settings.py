@@ -147,7 +147,7 @@ def validate(config: dict[str, Any]) -> None:
             raise SettingsError(
                 f"{ENV_PREFIX}_SECRET_KEY is required: it signs the links mailed to clients"
             )
-        config["SECRET_KEY"] = "development-only-secret-key"
+        config["SECRET_KEY"] = "development-only-secret-key"  # noqa: S105 - never in production
     for key in ("SECRET_KEY_FALLBACKS", "WEBHOOK_SECRET_FALLBACKS", "STAFF_API_TOKEN_FALLBACKS"):
         config[key] = _string_list(config.get(key), key)
 

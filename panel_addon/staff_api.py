@@ -276,7 +276,9 @@ def _resolve(iv: Intervention, body: dict[str, Any]) -> None:
 
 def _cancel(iv: Intervention, body: dict[str, Any]) -> None:
     reason = body.get("reason")
-    lifecycle.cancel(iv.panel_id, str(reason)[:2000] if reason else None, _staff_actor(), clock_now())
+    lifecycle.cancel(
+        iv.panel_id, str(reason)[:2000] if reason else None, _staff_actor(), clock_now()
+    )
 
 
 def _dismiss(iv: Intervention, body: dict[str, Any]) -> None:

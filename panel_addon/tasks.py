@@ -196,9 +196,7 @@ def claim(kind: str, now: datetime, limit: int) -> list[Task]:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return list(
-        db.session.scalars(select(Task).where(Task.claim_token == token).order_by(Task.id))
-    )
+    return list(db.session.scalars(select(Task).where(Task.claim_token == token).order_by(Task.id)))
 
 
 def still_claimed(task: Task) -> bool:

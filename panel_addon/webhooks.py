@@ -280,9 +280,7 @@ def receive() -> Response:
         if db.session.get(WebhookDelivery, webhook_id) is not None:
             # A concurrent delivery of this same webhook-id moved the intervention first.
             return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
-        raise ApiError(
-            409, exc.code, str(exc), state=exc.state, id=data["id"]
-        ) from None
+        raise ApiError(409, exc.code, str(exc), state=exc.state, id=data["id"]) from None
     except lifecycle.NotFoundError as exc:
         db.session.rollback()
         raise ApiError(404, exc.code, str(exc)) from None

@@ -17,7 +17,9 @@ from panel_addon.models import db
 
 from .support import STAFF_TOKEN, WEBHOOK_SECRET, ManualClock, SmtpSink, start_smtp
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
@@ -96,7 +98,9 @@ def make_app(
 ) -> Iterator[Any]:
     """Build apps with extra settings; the database is made fresh for each test."""
     made: list[Flask] = []
-    backend_name = request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
+    backend_name = (
+        request.getfixturevalue("backend") if "backend" in request.fixturenames else "sqlite"
+    )
     schema = request.getfixturevalue("postgres_schema") if backend_name == "postgresql" else None
 
     def factory(**overrides: Any) -> Flask:

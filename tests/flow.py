@@ -8,8 +8,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from panel_addon import effects  # noqa: F401 - registers the task handlers
-from panel_addon import tasks
+from panel_addon import (
+    effects,  # noqa: F401 - registers the task handlers
+    tasks,
+)
 from panel_addon.models import Task, db
 
 from .support import event_body, signed_headers, started_data
@@ -24,7 +26,9 @@ def start(client: FlaskClient, panel_id: str = "iv-1", **overrides: Any) -> Test
     return send(client, "intervention.started", started_data(panel_id, **overrides))
 
 
-def complete(client: FlaskClient, panel_id: str = "iv-1", summary: str = "Plugins updated.") -> TestResponse:
+def complete(
+    client: FlaskClient, panel_id: str = "iv-1", summary: str = "Plugins updated."
+) -> TestResponse:
     return send(client, "intervention.completed", {"id": panel_id, "summary": summary})
 
 

@@ -50,16 +50,30 @@ class Service:
 
     def command(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BIN), *args], env=self.env, cwd=self.workdir, capture_output=True, text=True,
-            timeout=120, check=check,
+            [str(BIN), *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=check,
         )
 
-    def _spawn(self, name: str, *args: str, settings: dict[str, Any] | None = None,
-               program: list[str] | None = None) -> None:
+    def _spawn(
+        self,
+        name: str,
+        *args: str,
+        settings: dict[str, Any] | None = None,
+        program: list[str] | None = None,
+    ) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            [*(program or [str(BIN)]), *args], env={**self.env, **_settings_env(settings or {})},
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [*(program or [str(BIN)]), *args],
+            env={**self.env, **_settings_env(settings or {})},
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -74,11 +88,24 @@ class Service:
     def start_gunicorn(self, workers: int = 4, threads: int = 4, **settings: Any) -> None:
         """The web side under gunicorn (`wsgi:app`), several processes of several threads."""
         self._spawn(
-            "web", "--chdir", str(ROOT), "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "2",
+            "web",
+            "--chdir",
+            str(ROOT),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--graceful-timeout",
+            "2",
             # Access lines in web.log (read by the tests); no control socket shared in $HOME.
-            "--access-logfile", "-", "--no-control-socket",
-            "wsgi:app", settings=settings, program=[sys.executable, "-m", "gunicorn"],
+            "--access-logfile",
+            "-",
+            "--no-control-socket",
+            "wsgi:app",
+            settings=settings,
+            program=[sys.executable, "-m", "gunicorn"],
         )
         wait_for(self._healthy, timeout=30, what="gunicorn")
 

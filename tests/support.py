@@ -35,8 +35,12 @@ class ManualClock(Clock):
         return self.current
 
 
-def signed_headers(body: str, secret: str = WEBHOOK_SECRET, msg_id: str | None = None,
-                   timestamp: datetime | None = None) -> dict[str, str]:
+def signed_headers(
+    body: str,
+    secret: str = WEBHOOK_SECRET,
+    msg_id: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
     msg_id = msg_id or f"msg_{secrets.token_hex(8)}"
     stamp = timestamp or datetime.now(UTC)
     return {
@@ -48,14 +52,21 @@ def signed_headers(body: str, secret: str = WEBHOOK_SECRET, msg_id: str | None =
 
 
 def event_body(event_type: str, data: dict[str, Any]) -> str:
-    return json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data})
+    return json.dumps(
+        {"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}
+    )
 
 
 def started_data(panel_id: str = "iv-1", **overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": panel_id,
         "ticket_id": "T-100",
-        "client": {"id": "7", "email": "client@example.test", "name": "Camille", "language": "french"},
+        "client": {
+            "id": "7",
+            "email": "client@example.test",
+            "name": "Camille",
+            "language": "french",
+        },
         "site": "boutique.example",
         "technician": "Alex",
         "backup": {"reference": f"bk-{panel_id}", "created_at": "2026-11-26T08:00:00+00:00"},

@@ -42,7 +42,9 @@ def service(
         {
             "SECRET_KEY": secrets.token_hex(16),
             "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={postgres_schema}"}},
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "connect_args": {"options": f"-csearch_path={postgres_schema}"}
+            },
             "REDIS_URL": REDIS_URL,
             "QUEUE_PREFIX": f"e2e-{secrets.token_hex(4)}",
             "WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -89,14 +91,20 @@ def http(
         return exc.code, exc.read(), dict(exc.headers)
 
 
-def webhook(svc: Service, event_type: str, data: dict[str, Any], msg_id: str | None = None) -> tuple[int, Any]:
+def webhook(
+    svc: Service, event_type: str, data: dict[str, Any], msg_id: str | None = None
+) -> tuple[int, Any]:
     body = event_body(event_type, data)
-    status, raw, _ = http("POST", f"{svc.url}/webhooks/panel", body.encode(), signed_headers(body, msg_id=msg_id))
+    status, raw, _ = http(
+        "POST", f"{svc.url}/webhooks/panel", body.encode(), signed_headers(body, msg_id=msg_id)
+    )
     return status, json.loads(raw)
 
 
 def staff(svc: Service, path: str) -> Any:
-    status, raw, _ = http("GET", f"{svc.url}/api/v1{path}", headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
+    status, raw, _ = http(
+        "GET", f"{svc.url}/api/v1{path}", headers={"Authorization": f"Bearer {STAFF_TOKEN}"}
+    )
     assert status == 200, raw
     return json.loads(raw)
 
@@ -107,7 +115,9 @@ def mails_to(mailbox: SmtpSink, n: int) -> list[Any]:
 
 def post_form(url: str, fields: dict[str, str]) -> int:
     status, _, _ = http(
-        "POST", url, urllib.parse.urlencode(fields).encode(),
+        "POST",
+        url,
+        urllib.parse.urlencode(fields).encode(),
         {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "e2e-phone"},
     )
     return status
@@ -121,26 +131,40 @@ def test_three_interventions_through_their_whole_lifecycle(
         started = {
             "id": f"iv-{n}",
             "ticket_id": 100 + n,
-            "client": {"id": n, "email": f"client{n}@example.test", "name": f"Client {n}", "language": "english"},
+            "client": {
+                "id": n,
+                "email": f"client{n}@example.test",
+                "name": f"Client {n}",
+                "language": "english",
+            },
             "site": f"site{n}.example",
             "technician": "Alex",
             "backup": {"reference": f"backup-{n}", "created_at": "2026-11-26T08:00:00Z"},
         }
         assert webhook(svc, "intervention.started", started)[0] == 200
         status, body = webhook(
-            svc, "intervention.completed", {"id": f"iv-{n}", "summary": "Updated plugins"}, msg_id=f"done-{n}"
+            svc,
+            "intervention.completed",
+            {"id": f"iv-{n}", "summary": "Updated plugins"},
+            msg_id=f"done-{n}",
         )
         assert status == 200 and body["state"] == "awaiting_validation"
 
     # A redelivered webhook is answered the same and sends no second mail.
-    status, body = webhook(svc, "intervention.completed", {"id": "iv-1", "summary": "Updated plugins"}, msg_id="done-1")
+    status, body = webhook(
+        svc, "intervention.completed", {"id": "iv-1", "summary": "Updated plugins"}, msg_id="done-1"
+    )
     assert status == 200 and body["redelivered"] is True
 
     wait_for(lambda: all(mails_to(mailbox, n) for n in (1, 2, 3)), what="three completion mails")
-    links = {n: {u.rsplit("/", 1)[1]: u for u in mail_links(mails_to(mailbox, n)[0])} for n in (1, 2, 3)}
+    links = {
+        n: {u.rsplit("/", 1)[1]: u for u in mail_links(mails_to(mailbox, n)[0])} for n in (1, 2, 3)
+    }
     for n in (1, 2, 3):
         assert set(links[n]) == {"validate", "report"}
-        links[n] = {k: v.replace("http://127.0.0.1", "http://127.0.0.1") for k, v in links[n].items()}
+        links[n] = {
+            k: v.replace("http://127.0.0.1", "http://127.0.0.1") for k, v in links[n].items()
+        }
 
     # Mail scanners fetch links: GET and HEAD change nothing.
     for url in links[1].values():
@@ -153,7 +177,9 @@ def test_three_interventions_through_their_whole_lifecycle(
     token = url.split("/i/")[1].split("/")[0]
     head, signature = token.rsplit(".", 1)
     tampered = url.replace(token, f"{head}.{'x' if signature[0] != 'x' else 'y'}{signature[1:]}")
-    status, page, headers = http("POST", tampered, b"", {"Content-Type": "application/x-www-form-urlencoded"})
+    status, page, headers = http(
+        "POST", tampered, b"", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert status == 404
     assert b"Traceback" not in page
     assert headers.get("Referrer-Policy") == "no-referrer"
@@ -161,7 +187,10 @@ def test_three_interventions_through_their_whole_lifecycle(
     # 1: validated.
     assert post_form(links[1]["validate"], {}) == 303
     # 2: reported, with a restore request.
-    assert post_form(links[2]["report"], {"message": "Checkout page shows an error", "restore": "on"}) == 303
+    assert (
+        post_form(links[2]["report"], {"message": "Checkout page shows an error", "restore": "on"})
+        == 303
+    )
 
     one = staff(svc, "/interventions/iv-1")
     assert one["state"] == "validated"
@@ -172,15 +201,27 @@ def test_three_interventions_through_their_whole_lifecycle(
 
     wait_for(lambda: panel.ticket(102)["status"] == "Customer-Reply", what="ticket 102 reopened")
     wait_for(
-        lambda: any("Checkout page shows an error" in m and "Restore requested: yes" in m for m in panel.ticket_notes(102)),
+        lambda: any(
+            "Checkout page shows an error" in m and "Restore requested: yes" in m
+            for m in panel.ticket_notes(102)
+        ),
         what="the report's ticket note",
     )
-    wait_for(lambda: len(mails_to(mailbox, 1)) == 2 and len(mails_to(mailbox, 2)) == 2, what="confirmation mails")
+    wait_for(
+        lambda: len(mails_to(mailbox, 1)) == 2 and len(mails_to(mailbox, 2)) == 2,
+        what="confirmation mails",
+    )
 
     # 3: silent: reminded, then lapsed at the deadline.
     wait_for(lambda: len(mails_to(mailbox, 3)) == 2, timeout=REMINDER + 10, what="the reminder")
-    wait_for(lambda: staff(svc, "/interventions/iv-3")["state"] == "lapsed", timeout=WINDOW + 10, what="the lapse")
-    wait_for(lambda: any("lapsed" in m for m in panel.ticket_notes(103)), what="the lapse's ticket note")
+    wait_for(
+        lambda: staff(svc, "/interventions/iv-3")["state"] == "lapsed",
+        timeout=WINDOW + 10,
+        what="the lapse",
+    )
+    wait_for(
+        lambda: any("lapsed" in m for m in panel.ticket_notes(103)), what="the lapse's ticket note"
+    )
 
     # A late report makes client 3 ineligible (policy auto) and writes the internal note.
     assert post_form(links[3]["report"], {"message": "Shop broken since yesterday"}) == 303
@@ -195,9 +236,15 @@ def test_three_interventions_through_their_whole_lifecycle(
     assert "iv-3" in notes
 
     # Backups: 1's expires at the end of retention; 2's is held by the open report.
-    wait_for(lambda: staff(svc, "/interventions/iv-1")["backup"]["state"] == "expired", timeout=RETENTION + 10,
-             what="backup 1 expired")
-    wait_for(lambda: any("backup-1" in m for m in panel.ticket_notes(101)), what="the backup's ticket note")
+    wait_for(
+        lambda: staff(svc, "/interventions/iv-1")["backup"]["state"] == "expired",
+        timeout=RETENTION + 10,
+        what="backup 1 expired",
+    )
+    wait_for(
+        lambda: any("backup-1" in m for m in panel.ticket_notes(101)),
+        what="the backup's ticket note",
+    )
     assert staff(svc, "/interventions/iv-2")["backup"]["state"] == "held"
 
     # Nothing doubled: exactly the mails each client should have had.

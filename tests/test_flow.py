@@ -17,7 +17,9 @@ def _links(mailbox: Any) -> dict[str, str]:
     return {link.rsplit("/", 1)[1]: path_of(link) for link in links}
 
 
-def test_completion_mails_the_client_two_links(backend: str, app: Any, client: Any, mailbox: Any) -> None:
+def test_completion_mails_the_client_two_links(
+    backend: str, app: Any, client: Any, mailbox: Any
+) -> None:
     assert start(client).status_code == 200
     answer = complete(client)
     assert answer.status_code == 200
@@ -32,7 +34,9 @@ def test_completion_mails_the_client_two_links(backend: str, app: Any, client: A
     assert all(link.startswith("https://signoff.host.example/i/") for link in links)
 
 
-def test_get_and_head_on_a_link_change_nothing(backend: str, app: Any, client: Any, mailbox: Any) -> None:
+def test_get_and_head_on_a_link_change_nothing(
+    backend: str, app: Any, client: Any, mailbox: Any
+) -> None:
     start(client)
     complete(client)
     run_due(app)
@@ -47,7 +51,9 @@ def test_get_and_head_on_a_link_change_nothing(backend: str, app: Any, client: A
     assert page.headers["Referrer-Policy"] == "no-referrer"
 
 
-def test_validation_confirms_and_notes_once(backend: str, app: Any, client: Any, mailbox: Any) -> None:
+def test_validation_confirms_and_notes_once(
+    backend: str, app: Any, client: Any, mailbox: Any
+) -> None:
     start(client)
     complete(client)
     run_due(app)
@@ -73,7 +79,9 @@ def test_validation_confirms_and_notes_once(backend: str, app: Any, client: Any,
     assert "validé".encode() in page.data
 
 
-def test_report_holds_backup_and_reopens_ticket(backend: str, app: Any, client: Any, mailbox: Any) -> None:
+def test_report_holds_backup_and_reopens_ticket(
+    backend: str, app: Any, client: Any, mailbox: Any
+) -> None:
     start(client)
     complete(client)
     run_due(app)
@@ -116,7 +124,9 @@ def test_silence_reminds_then_lapses_and_backup_expires(
     assert len(mailbox.received()) == 3
 
 
-def test_held_backup_is_never_expired(backend: str, app: Any, client: Any, mailbox: Any, clock: Any) -> None:
+def test_held_backup_is_never_expired(
+    backend: str, app: Any, client: Any, mailbox: Any, clock: Any
+) -> None:
     start(client)
     complete(client)
     run_due(app)
@@ -156,7 +166,9 @@ def test_late_report_with_auto_policy_makes_client_ineligible(
     assert body["late_report_review"] == "flagged"
 
 
-def test_late_report_with_review_policy_waits_for_staff(app: Any, client: Any, mailbox: Any, clock: Any) -> None:
+def test_late_report_with_review_policy_waits_for_staff(
+    app: Any, client: Any, mailbox: Any, clock: Any
+) -> None:
     start(client)
     complete(client)
     run_due(app)
@@ -174,7 +186,9 @@ def test_late_report_with_review_policy_waits_for_staff(app: Any, client: Any, m
     assert lifted.json["eligible"] is True
 
 
-def test_validation_after_the_deadline_lapses_instead(app: Any, client: Any, mailbox: Any, clock: Any) -> None:
+def test_validation_after_the_deadline_lapses_instead(
+    app: Any, client: Any, mailbox: Any, clock: Any
+) -> None:
     start(client)
     complete(client)
     run_due(app)
@@ -190,8 +204,12 @@ def test_redelivered_webhook_sends_no_second_mail(app: Any, client: Any, mailbox
     from .flow import send
 
     start(client)
-    first = send(client, "intervention.completed", {"id": "iv-1", "summary": "x"}, msg_id="msg_same")
-    second = send(client, "intervention.completed", {"id": "iv-1", "summary": "x"}, msg_id="msg_same")
+    first = send(
+        client, "intervention.completed", {"id": "iv-1", "summary": "x"}, msg_id="msg_same"
+    )
+    second = send(
+        client, "intervention.completed", {"id": "iv-1", "summary": "x"}, msg_id="msg_same"
+    )
     assert first.status_code == second.status_code == 200
     assert second.json["redelivered"] is True
     run_due(app)

@@ -22,7 +22,12 @@ def _error(answer: Any) -> dict[str, Any]:
 def test_started_creates_the_intervention_in_progress(backend: str, app: Any, client: Any) -> None:
     answer = start(client)
     assert answer.status_code == 200
-    assert answer.json == {"id": "iv-1", "state": "in_progress", "eligible": True, "deadline_at": None}
+    assert answer.json == {
+        "id": "iv-1",
+        "state": "in_progress",
+        "eligible": True,
+        "deadline_at": None,
+    }
     with app.app_context():
         iv = db.session.scalar(db.select(Intervention))
         assert iv.backup_state == "kept"
@@ -79,7 +84,9 @@ def test_stale_and_future_timestamps_are_401(app: Any, client: Any) -> None:
     body = event_body("intervention.started", started_data())
     for shift in (-6, 6):
         stamp = datetime.now(UTC) + timedelta(minutes=shift)
-        answer = client.post("/webhooks/panel", data=body, headers=signed_headers(body, timestamp=stamp))
+        answer = client.post(
+            "/webhooks/panel", data=body, headers=signed_headers(body, timestamp=stamp)
+        )
         assert answer.status_code == 401
         assert "5 minutes" in _error(answer)["message"]
 
@@ -139,10 +146,14 @@ def test_a_retired_webhook_secret_is_accepted_while_in_fallbacks(make_app: Any) 
     old = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZC0xMjM0NTY="
     app = make_app(WEBHOOK_SECRET_FALLBACKS=[old])
     body = event_body("intervention.started", started_data())
-    answer = app.test_client().post("/webhooks/panel", data=body, headers=signed_headers(body, secret=old))
+    answer = app.test_client().post(
+        "/webhooks/panel", data=body, headers=signed_headers(body, secret=old)
+    )
     assert answer.status_code == 200
     other = "whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC0xMjM0"
-    answer = app.test_client().post("/webhooks/panel", data=body, headers=signed_headers(body, secret=other))
+    answer = app.test_client().post(
+        "/webhooks/panel", data=body, headers=signed_headers(body, secret=other)
+    )
     assert answer.status_code == 401
 
 
@@ -150,5 +161,7 @@ def test_staff_token_rotation_accepts_both_tokens(make_app: Any) -> None:
     app = make_app(STAFF_API_TOKEN="new-token", STAFF_API_TOKEN_FALLBACKS=["old-token"])
     client = app.test_client()
     for token, status in (("new-token", 200), ("old-token", 200), ("wrong", 401)):
-        answer = client.get("/api/v1/clients/1/eligibility", headers={"Authorization": f"Bearer {token}"})
+        answer = client.get(
+            "/api/v1/clients/1/eligibility", headers={"Authorization": f"Bearer {token}"}
+        )
         assert answer.status_code == status

@@ -31,8 +31,10 @@ def _get_app() -> Flask:
 
 def drain(kind: str) -> int:
     """Carry out every due task of `kind` (mail, panel or due); return how many."""
-    from panel_addon import effects  # noqa: F401 - registers the task handlers
-    from panel_addon import tasks
+    from panel_addon import (
+        effects,  # noqa: F401 - registers the task handlers
+        tasks,
+    )
     from panel_addon.models import db
 
     from .queues import connection, marker_key

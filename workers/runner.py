@@ -91,7 +91,9 @@ def run(app: Flask, burst: bool = False) -> None:
     if slow:
         helper = ctx.Process(target=_work_in_app, args=(app, slow, redis), name="panel-addon-site")
         helper.start()
-    log.info("worker started (pid %s), sweeping every %s", os.getpid(), app.config["SWEEP_INTERVAL"])
+    log.info(
+        "worker started (pid %s), sweeping every %s", os.getpid(), app.config["SWEEP_INTERVAL"]
+    )
     try:
         with app.app_context():
             work_until_stopped(fast, redis)
