@@ -68,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
     # Per client IP (per token for the staff API), counted in Redis (docs/reliability.md).
     "RATELIMIT_ENABLED": True,
     "RATE_LIMIT_LINKS": "30/minute",
-    "RATE_LIMIT_WEBHOOKS": "600/minute",
+    "RATE_LIMIT_WEBHOOKS": "6000/minute",
     "RATE_LIMIT_API": "600/minute",
     # The site check (docs/site-check.md).
     "SITE_CHECK_ENABLED": True,
