@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy.engine import Engine
 from .models import db
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+# Alembic announces each of its plugins at INFO whenever it is imported.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 migrate = Migrate()
 
 

@@ -220,7 +220,7 @@ def _new_intervention(data: dict[str, Any], now: datetime) -> Intervention:
     intervention = Intervention(
         panel_id=str(data["id"]),
         ticket_id=None if data.get("ticket_id") is None else str(data["ticket_id"]),
-        client_id=client.id,
+        client=client,
         site=data.get("site"),
         technician=data.get("technician"),
         state=State.IN_PROGRESS.value,
@@ -253,9 +253,9 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
     deduplicates redeliveries by `webhook-id`; a second start of the same id raises
     TransitionError.
     """
-    if get_by_panel_id(data["id"]) is not None:
-        existing = get_by_panel_id(data["id"])
-        raise TransitionError("start", existing.state if existing else None)
+    existing = get_by_panel_id(data["id"])
+    if existing is not None:
+        raise TransitionError("start", existing.state)
     intervention = _new_intervention(data, now)
     add_event(
         intervention,
