@@ -86,6 +86,8 @@ def _configure_logging(app: Flask) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    # Alembic (imported by Flask-Migrate) announces each of its plugins at INFO.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Werkzeug logs request lines with their path: link tokens live in paths.
     from .logfilter import RedactTokens
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,7 @@ from sqlalchemy.engine import Engine
 from .models import db
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
-# Alembic announces each of its plugins at INFO whenever it is imported.
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
 migrate = Migrate()
 
 
