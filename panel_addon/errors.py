@@ -73,12 +73,13 @@ def init_app(app: Flask) -> None:
             elif status == 429:
                 message = "too many requests from this client; retry after Retry-After seconds"
             response = error_response(status, _HTTP_CODES.get(status, "error"), message)
+            _retry_after(exc, response)
             if status == 405 and exc.get_response().headers.get("Allow"):
                 response.headers["Allow"] = exc.get_response().headers["Allow"]
             return response
         from .client_pages import error_page
 
-        return error_page(status)
+        return _retry_after(exc, error_page(status))
 
     @app.errorhandler(DataError)
     def value_refused(exc: DataError) -> Any:
@@ -116,6 +117,15 @@ def init_app(app: Flask) -> None:
         from .client_pages import error_page
 
         return error_page(500)
+
+
+def _retry_after(exc: HTTPException, response: Response) -> Response:
+    """On a 429, say when to come back: at most the length of the limit's window."""
+    limit = getattr(exc, "limit", None)
+    if exc.code == 429:
+        window = limit.limit.get_expiry() if limit is not None else 60
+        response.headers["Retry-After"] = str(window)
+    return response
 
 
 def _safe_rollback() -> None:
