@@ -8,7 +8,6 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from .models import db
 
@@ -38,7 +37,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def is_postgresql(engine: Engine | None = None) -> bool:
-    return (engine or db.engine).dialect.name == "postgresql"

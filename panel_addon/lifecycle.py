@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -54,7 +54,6 @@ TRANSITIONS: dict[str, tuple[frozenset[State | None], State]] = {
     "resolve": (frozenset({State.REPORTED}), State.RESOLVED),
 }
 
-DECIDED = frozenset({State.VALIDATED, State.REPORTED, State.LAPSED, State.RESOLVED})
 RESOLUTIONS = ("restored", "fixed", "no_fault")
 
 
@@ -764,9 +763,3 @@ def _staff_time(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return format_datetime(moment, _setting("STAFF_LANGUAGE"), _setting("DEFAULT_TIMEZONE"))
-
-
-def deadline_left(intervention: Intervention, now: datetime) -> timedelta | None:
-    if intervention.deadline_at is None:
-        return None
-    return max(intervention.deadline_at - now, timedelta(0))

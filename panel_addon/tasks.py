@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import case, or_, select, update
 
 from .clock import now as clock_now
 from .models import Intervention, Task, db
@@ -295,13 +295,3 @@ def sweep(redis: Redis | None = None) -> list[str]:
 
         queues.enqueue_drains(kinds, redis=redis)
     return kinds
-
-
-def backlog(now: datetime) -> dict[str, int]:
-    """Counts of pending tasks that are overdue, per kind (for health and staff views)."""
-    rows = db.session.execute(
-        select(Task.kind, func.count())
-        .where(and_(Task.state == "pending", Task.due_at <= now))
-        .group_by(Task.kind)
-    )
-    return {kind: count for kind, count in rows}
