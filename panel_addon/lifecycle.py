@@ -14,15 +14,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
-from . import tasks
+from . import tasks, writes
 from .i18n import translate
-from .models import Client, Event, Intervention, db
+from .models import Client, Intervention, db
 from .site_check_http import check_urls_for
+
+INTERVENTIONS = Intervention.__table__
+CLIENTS = Client.__table__
 
 
 class State(StrEnum):
@@ -115,22 +120,27 @@ def add_event(
     from_state: str | None = None,
     to_state: str | None = None,
     **data: Any,
-) -> Event:
-    """Append one event to the intervention's trail (never updated afterwards)."""
-    event = Event(
-        intervention_id=intervention.id,
-        at=now,
-        actor=actor.kind,
-        actor_name=actor.name,
-        type=type_,
-        from_state=from_state,
-        to_state=to_state,
-        ip=actor.ip,
-        user_agent=(actor.user_agent or None) and actor.user_agent[:500],
-        data=data,
+) -> None:
+    """Append one event to the intervention's trail (never updated afterwards).
+
+    Written with the transaction's other buffered rows (`writes`), before its next query
+    or its commit.
+    """
+    writes.add(
+        writes.EVENTS,
+        {
+            "intervention_id": intervention.id,
+            "at": now,
+            "actor": actor.kind,
+            "actor_name": actor.name,
+            "type": type_,
+            "from_state": from_state,
+            "to_state": to_state,
+            "ip": actor.ip,
+            "user_agent": (actor.user_agent or None) and actor.user_agent[:500],
+            "data": data,
+        },
     )
-    db.session.add(event)
-    return event
 
 
 def _transition(
@@ -139,26 +149,55 @@ def _transition(
     """Move the intervention by `action` with a conditional UPDATE; return the old state."""
     sources, target = TRANSITIONS[action]
     allowed = [s.value for s in sources if s is not None]
-    result = db.session.execute(
-        update(Intervention)
-        .where(Intervention.id == intervention.id, Intervention.state.in_(allowed))
-        .values(state=target.value, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    values.update(state=target.value, updated_at=now)
+    row = db.session.execute(
+        _conditional_update(tuple(sorted(values))),
+        {"_id": intervention.id, "_from": allowed, **{f"v_{k}": v for k, v in values.items()}},
+    ).first()
+    if row is None:
         db.session.refresh(intervention)
         raise TransitionError(action, intervention.state)
     previous = intervention.state
-    db.session.refresh(intervention)
+    writes.adopt(Intervention, row._mapping)
     add_event(intervention, actor, action, now, from_state=previous, to_state=target.value)
     return previous
 
 
-def get_by_panel_id(panel_id: str, *, for_update: bool = False) -> Intervention | None:
-    query = select(Intervention).where(Intervention.panel_id == str(panel_id))
-    if for_update:
-        query = query.with_for_update()
-    return db.session.scalars(query).first()
+@cache
+def _conditional_update(keys: tuple[str, ...]) -> Any:
+    """UPDATE interventions SET <keys> WHERE id = :_id AND state IN :_from RETURNING *."""
+    table = INTERVENTIONS
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            table.c.state.in_(bindparam("_from", expanding=True)),
+        )
+        .values({key: bindparam(f"v_{key}") for key in keys})
+        .returning(*table.c)
+    )
+
+
+@cache
+def _by_panel_id() -> Any:
+    return (
+        select(*INTERVENTIONS.c, *CLIENTS.c)
+        .join_from(INTERVENTIONS, CLIENTS, INTERVENTIONS.c.client_id == CLIENTS.c.id)
+        .where(INTERVENTIONS.c.panel_id == bindparam("panel_id"))
+    )
+
+
+def get_by_panel_id(panel_id: str) -> Intervention | None:
+    """The intervention the panel knows by this id, with its client (one query)."""
+    row = db.session.execute(_by_panel_id(), {"panel_id": str(panel_id)}).first()
+    if row is None:
+        return None
+    width = len(INTERVENTIONS.c)
+    own, its_client = row[:width], row[width:]
+    intervention = writes.adopt(Intervention, dict(zip(INTERVENTIONS.c.keys(), own, strict=True)))
+    client = writes.adopt(Client, dict(zip(CLIENTS.c.keys(), its_client, strict=True)))
+    set_committed_value(intervention, "client", client)
+    return intervention
 
 
 def _staff_note(key: str, **values: Any) -> str:
@@ -189,52 +228,80 @@ def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: 
 
 
 def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
-    client = db.session.get(Client, str(data["id"]))
-    language = data.get("language")
-    if client is None:
-        client = Client(
-            id=str(data["id"]),
-            email=data["email"],
-            name=data.get("name") or "",
-            eligible=True,
-            created_at=now,
-            updated_at=now,
-        )
-        db.session.add(client)
-    client.email = data["email"]
-    if data.get("name"):
-        client.name = data["name"]
-    if language is not None:
-        client.language = language
-    if data.get("timezone"):
-        client.timezone = data["timezone"]
-    client.updated_at = now
-    db.session.flush()
-    return client
+    """Create the client, or refresh the details the panel sent (one statement)."""
+    values = {
+        "id": str(data["id"]),
+        "email": data["email"],
+        "name": data.get("name") or "",
+        "language": data.get("language"),
+        "timezone": data.get("timezone") or None,
+        "eligible": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+    given = (bool(data.get("name")), data.get("language") is not None, bool(values["timezone"]))
+    row = db.session.execute(_client_upsert(db.session.get_bind().dialect.name, given), values)
+    return writes.adopt(Client, row.one()._mapping)
 
 
-def _new_intervention(data: dict[str, Any], now: datetime) -> Intervention:
+@cache
+def _client_upsert(dialect: str, given: tuple[bool, bool, bool]) -> Any:
+    statement = writes.insert_for(CLIENTS, dialect)
+    new = statement.excluded
+    update_ = {"email": new.email, "updated_at": new.updated_at}
+    for column, sent in zip(("name", "language", "timezone"), given, strict=True):
+        if sent:
+            update_[column] = new[column]
+    return statement.on_conflict_do_update(index_elements=[CLIENTS.c.id], set_=update_).returning(
+        *CLIENTS.c
+    )
+
+
+def _new_intervention(data: dict[str, Any], now: datetime, **values: Any) -> Intervention:
+    """Insert the intervention (in progress, or as `values` say) and its client."""
     client = _upsert_client(data["client"], now)
     backup = data.get("backup") or {}
-    intervention = Intervention(
-        panel_id=str(data["id"]),
-        ticket_id=None if data.get("ticket_id") is None else str(data["ticket_id"]),
-        client=client,
-        site=data.get("site"),
-        technician=data.get("technician"),
-        state=State.IN_PROGRESS.value,
-        link_nonce=secrets.token_urlsafe(12),
-        backup_reference=backup.get("reference"),
-        backup_created_at=backup.get("created_at"),
-        backup_state=(BackupState.KEPT if backup.get("reference") else BackupState.NONE).value,
-        check_urls=_check_urls(data),
-        started_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(intervention)
-    db.session.flush()
+    row: dict[str, Any] = {
+        "panel_id": str(data["id"]),
+        "ticket_id": None if data.get("ticket_id") is None else str(data["ticket_id"]),
+        "client_id": client.id,
+        "site": data.get("site"),
+        "technician": data.get("technician"),
+        "summary": None,
+        "state": State.IN_PROGRESS.value,
+        "link_nonce": secrets.token_urlsafe(12),
+        "backup_reference": backup.get("reference"),
+        "backup_created_at": backup.get("created_at"),
+        "backup_state": (BackupState.KEPT if backup.get("reference") else BackupState.NONE).value,
+        "backup_expires_at": None,
+        "started_at": now,
+        "completed_at": None,
+        "deadline_at": None,
+        "decided_at": None,
+        "cancelled_reason": None,
+        "report_message": None,
+        "restore_requested": False,
+        "late_report": False,
+        "late_report_review": None,
+        "resolution": None,
+        "check_urls": _check_urls(data),
+        "mail_held_at": None,
+        "window_opened_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    row.update(values)
+    if row["backup_state"] == BackupState.NONE:
+        row["backup_expires_at"] = None
+    row["id"] = db.session.execute(_insert_intervention(), row).scalar_one()
+    intervention = writes.adopt(Intervention, row)
+    set_committed_value(intervention, "client", client)
     return intervention
+
+
+@cache
+def _insert_intervention() -> Any:
+    return insert(INTERVENTIONS).returning(INTERVENTIONS.c.id)
 
 
 def _check_urls(data: dict[str, Any]) -> list[str]:
@@ -283,6 +350,13 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
     progress (or unknown, when `data` carries the fields of a start).
     """
     intervention = get_by_panel_id(data["id"])
+    completed_at = min(data.get("completed_at") or now, now)
+    values: dict[str, Any] = {
+        "completed_at": completed_at,
+        "deadline_at": completed_at + _setting("VALIDATION_WINDOW"),
+        "backup_expires_at": completed_at + _setting("BACKUP_RETENTION"),
+        "summary": data.get("summary"),
+    }
     if intervention is None:
         missing = [key for key in ("ticket_id", "client") if not data.get(key)]
         if missing:
@@ -290,7 +364,9 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
                 "unknown intervention: a completion without a start must carry "
                 + ", ".join(f"data.{key}" for key in missing)
             )
-        intervention = _new_intervention(data, now)
+        # Started and completed at once: inserted as the completion leaves it, with
+        # both steps in the trail.
+        intervention = _new_intervention(data, now, state=State.AWAITING_VALIDATION.value, **values)
         add_event(
             intervention,
             PANEL,
@@ -300,20 +376,26 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
             implicit=True,
             backup_reference=intervention.backup_reference,
         )
-    completed_at = min(data.get("completed_at") or now, now)
-    values: dict[str, Any] = {
-        "completed_at": completed_at,
-        "deadline_at": completed_at + _setting("VALIDATION_WINDOW"),
-        "summary": data.get("summary"),
-    }
-    if intervention.backup_state != BackupState.NONE:
-        values["backup_expires_at"] = completed_at + _setting("BACKUP_RETENTION")
-    _transition(intervention, "complete", PANEL, now, **values)
+        add_event(
+            intervention,
+            PANEL,
+            "complete",
+            now,
+            from_state=State.IN_PROGRESS.value,
+            to_state=State.AWAITING_VALIDATION.value,
+        )
+        new = True
+    else:
+        if intervention.backup_state == BackupState.NONE:
+            del values["backup_expires_at"]
+        _transition(intervention, "complete", PANEL, now, **values)
+        new = False
     if not intervention.check_urls:
         _open_window(intervention, now)
         return intervention
-    # A before snapshot not taken yet would show the site after the work: drop it.
-    tasks.cancel_pending(intervention, ("site_snapshot",), now)
+    if not new:
+        # A before snapshot not taken yet would show the site after the work: drop it.
+        tasks.cancel_pending(intervention, ("site_snapshot",), now)
     tasks.schedule(intervention, "site", "site_snapshot", {"phase": "after"}, now, now)
     wait = now + _setting("SITE_CHECK_MAIL_WAIT")
     tasks.schedule(intervention, "due", "site_check_overdue", {}, wait, now)
@@ -342,21 +424,13 @@ def _open_window(
         values["deadline_at"] = now + _setting("VALIDATION_WINDOW")
         if intervention.backup_state != BackupState.NONE:
             values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
-    held_column = Intervention.mail_held_at
-    result = db.session.execute(
-        update(Intervention)
-        .where(
-            Intervention.id == intervention.id,
-            Intervention.state == State.AWAITING_VALIDATION.value,
-            Intervention.window_opened_at.is_(None),
-            held_column.is_not(None) if held else held_column.is_(None),
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    row = db.session.execute(
+        _window_update(tuple(sorted(values)), held),
+        {"_id": intervention.id, **{f"v_{k}": v for k, v in values.items()}},
+    ).first()
+    if row is None:
         return False
-    db.session.refresh(intervention)
+    writes.adopt(Intervention, row._mapping)
     deadline = intervention.deadline_at
     assert deadline is not None
 
@@ -378,6 +452,22 @@ def _open_window(
         tasks.schedule(intervention, "due", "expire_backup", {}, expires, now)
     _ticket_note(intervention, note, now, deadline=_staff_time(deadline), **note_values)
     return True
+
+
+@cache
+def _window_update(keys: tuple[str, ...], held: bool) -> Any:
+    table = INTERVENTIONS
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            table.c.state == State.AWAITING_VALIDATION.value,
+            table.c.window_opened_at.is_(None),
+            table.c.mail_held_at.is_not(None) if held else table.c.mail_held_at.is_(None),
+        )
+        .values({key: bindparam(f"v_{key}") for key in keys})
+        .returning(*table.c)
+    )
 
 
 def site_checked(intervention: Intervention, regressions: list[str], now: datetime) -> str:

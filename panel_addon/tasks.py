@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 from sqlalchemy import case, or_, select, update
 
+from . import writes
 from .clock import now as clock_now
 from .models import Intervention, Task, db
 
@@ -72,23 +73,24 @@ def schedule(
     payload: dict[str, Any],
     due_at: datetime,
     now: datetime,
-) -> Task:
+) -> None:
     """Add a task to the current transaction; it is kicked to the worker after commit."""
     assert kind in KINDS
-    task = Task(
-        intervention_id=intervention.id if intervention is not None else None,
-        kind=kind,
-        action=action,
-        payload=payload,
-        state="pending",
-        due_at=due_at,
-        attempts=0,
-        created_at=now,
+    writes.add(
+        writes.TASKS,
+        {
+            "intervention_id": intervention.id if intervention is not None else None,
+            "kind": kind,
+            "action": action,
+            "payload": payload,
+            "state": "pending",
+            "due_at": due_at,
+            "attempts": 0,
+            "created_at": now,
+        },
     )
-    db.session.add(task)
     if due_at <= now:
         _pending_kicks().add(kind)
-    return task
 
 
 def cancel_pending(intervention: Intervention, actions: Iterable[str], now: datetime) -> None:

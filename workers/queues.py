@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from redis import Redis
@@ -71,15 +71,15 @@ def redis_warnings(redis: Redis) -> list[str]:
     """What a deployment's Redis lacks for queue data (eviction, persistence)."""
     warnings = []
     try:
-        config: dict[Any, Any] = redis.config_get("maxmemory-policy")
+        config = cast(dict[str, Any], redis.config_get("maxmemory-policy"))
         policy = config.get("maxmemory-policy")
         if policy and policy != "noeviction":
             warnings.append(
                 f"Redis maxmemory-policy is {policy!r}: set it to 'noeviction' so queued "
                 "jobs are never evicted"
             )
-        persistence = redis.config_get("appendonly")
-        save = redis.config_get("save")
+        persistence = cast(dict[str, Any], redis.config_get("appendonly"))
+        save = cast(dict[str, Any], redis.config_get("save"))
         if persistence.get("appendonly") != "yes" and not save.get("save"):
             warnings.append(
                 "Redis keeps nothing on disk (no AOF, no RDB): after a restart the sweep "

@@ -1,0 +1,171 @@
+"""Cheaper writes for the busy paths: buffered trail and task rows, rows adopted from SQL.
+
+A webhook or a decision appends events and schedules tasks; written one ORM object at a
+time, they cost a unit-of-work flush each and a statement per table. Here they wait in
+the session until something needs them, then go in as one INSERT per table (an
+executemany), and on PostgreSQL as a single statement for both tables: one array per
+column, unnested, the events' INSERT a data-modifying CTE of the tasks' one. They are
+written before any other statement of the session runs and before it commits, so every
+query in the transaction, and the commit, sees them; a rollback drops them with the rest.
+
+`adopt` turns a row that a Core statement returned (an UPDATE ... RETURNING, an upsert)
+into the session's object for it, without the SELECT a refresh would cost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any, TypeVar
+
+from flask_sqlalchemy.session import Session
+from sqlalchemy import Table, event, insert, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from .models import Event, Task, db
+
+T = TypeVar("T")
+
+_KEY = "panel_addon.rows"
+EVENTS: Table = Event.__table__
+TASKS: Table = Task.__table__
+
+
+def add(table: Table, row: dict[str, Any]) -> None:
+    """Buffer one row for `table` (events or tasks) in the current transaction."""
+    pending: dict[Table, list[dict[str, Any]]] = db.session.info.setdefault(_KEY, {})
+    pending.setdefault(table, []).append(row)
+
+
+def write(session: Any = None) -> None:
+    """Write the buffered rows now (a no-op when there are none)."""
+    session = session if session is not None else db.session()
+    pending: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
+    if not pending:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # One round trip for both tables, whatever the number of rows: each column
+        # goes as an array, and the events' INSERT is a CTE of the tasks' INSERT.
+        params: dict[str, list[Any]] = {}
+        for table, prefix in ((EVENTS, "e_"), (TASKS, "t_")):
+            for name, column in _COLUMNS[table]:
+                params[prefix + name] = [
+                    _array_value(column, row[name]) for row in pending.get(table, ())
+                ]
+        connection.execute(_POSTGRESQL_INSERT, params)
+        return
+    for table in (EVENTS, TASKS):
+        if pending.get(table):
+            connection.execute(insert(table), pending[table])
+
+
+# The columns a buffered row carries, in order, with the PostgreSQL array type each
+# is sent as.
+_COLUMNS: dict[Table, list[tuple[str, str]]] = {
+    EVENTS: [
+        ("intervention_id", "integer"),
+        ("at", "timestamp"),
+        ("actor", "text"),
+        ("actor_name", "text"),
+        ("type", "text"),
+        ("from_state", "text"),
+        ("to_state", "text"),
+        ("ip", "text"),
+        ("user_agent", "text"),
+        ("data", "json"),
+    ],
+    TASKS: [
+        ("intervention_id", "integer"),
+        ("kind", "text"),
+        ("action", "text"),
+        ("payload", "json"),
+        ("state", "text"),
+        ("due_at", "timestamp"),
+        ("attempts", "integer"),
+        ("created_at", "timestamp"),
+    ],
+}
+
+
+def _array_value(sql_type: str, value: Any) -> Any:
+    # What the models' column types would send: naive UTC times, JSON text.
+    if value is None:
+        return None
+    if sql_type == "timestamp":
+        return value.astimezone(UTC).replace(tzinfo=None)
+    if sql_type == "json":
+        return json.dumps(value)
+    return value
+
+
+def _unnest(table: Table, prefix: str) -> str:
+    columns = _COLUMNS[table]
+    names = ", ".join(name for name, _type in columns)
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {type_}[])" for name, type_ in columns)
+    # Names from the models only, never from input.
+    return f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+
+
+_POSTGRESQL_INSERT = text(f"WITH new_events AS ({_unnest(EVENTS, 'e_')}) {_unnest(TASKS, 't_')}")
+
+
+def discard(session: Any) -> None:
+    session.info.pop(_KEY, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    # Any query of the session sees the rows buffered before it.
+    if _KEY in state.session.info:
+        write(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Any) -> None:
+    # The ORM's own objects first: a buffered row may point at one of them.
+    if _KEY in session.info:
+        session.flush()
+        write(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Any, _previous: Any) -> None:
+    discard(session)
+
+
+def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:
+    """The session's object for a row a Core statement returned (every column), as loaded.
+
+    An object the session already holds keeps any change not flushed yet; its other
+    attributes take the row's values. A new one enters the session as if a query had
+    loaded it.
+    """
+    session = db.session()
+    mapper = inspect(cls)
+    if not mapper.configured:
+        configure_mappers()
+    key = mapper.identity_key_from_primary_key([row[c.key] for c in mapper.primary_key])
+    existing = session.identity_map.get(key)
+    if existing is not None:
+        changed = inspect(existing).committed_state
+        for name, value in row.items():
+            if name not in changed:
+                set_committed_value(existing, name, value)
+        return existing  # type: ignore[no-any-return]
+    obj = mapper.class_manager.new_instance()
+    for name, value in row.items():
+        set_committed_value(obj, name, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def insert_for(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with ON CONFLICT support in this dialect (postgresql or sqlite)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
