@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import tasks, writes
@@ -179,17 +179,17 @@ def _conditional_update(keys: tuple[str, ...]) -> Any:
 
 
 @cache
-def _by_panel_id() -> Any:
+def _with_client(key: str) -> Any:
     return (
         select(*INTERVENTIONS.c, *CLIENTS.c)
         .join_from(INTERVENTIONS, CLIENTS, INTERVENTIONS.c.client_id == CLIENTS.c.id)
-        .where(INTERVENTIONS.c.panel_id == bindparam("panel_id"))
+        .where(INTERVENTIONS.c[key] == bindparam("key"))
     )
 
 
-def get_by_panel_id(panel_id: str) -> Intervention | None:
-    """The intervention the panel knows by this id, with its client (one query)."""
-    row = db.session.execute(_by_panel_id(), {"panel_id": str(panel_id)}).first()
+def _load(key: str, value: Any) -> Intervention | None:
+    """The intervention whose `key` column is `value`, with its client, in one query."""
+    row = db.session.execute(_with_client(key), {"key": value}).first()
     if row is None:
         return None
     width = len(INTERVENTIONS.c)
@@ -198,6 +198,20 @@ def get_by_panel_id(panel_id: str) -> Intervention | None:
     client = writes.adopt(Client, dict(zip(CLIENTS.c.keys(), its_client, strict=True)))
     set_committed_value(intervention, "client", client)
     return intervention
+
+
+def get(ident: int) -> Intervention | None:
+    """The intervention with this id (the one the session holds, if it holds it)."""
+    key = inspect(Intervention).identity_key_from_primary_key([ident])
+    held = db.session.identity_map.get(key)
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    return _load("id", ident)
+
+
+def get_by_panel_id(panel_id: str) -> Intervention | None:
+    """The intervention the panel knows by this id, with its client (one query)."""
+    return _load("panel_id", str(panel_id))
 
 
 def _staff_note(key: str, **values: Any) -> str:

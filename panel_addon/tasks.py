@@ -94,18 +94,12 @@ def schedule(
 
 
 def cancel_pending(intervention: Intervention, actions: Iterable[str], now: datetime) -> None:
-    """Drop the intervention's pending tasks of these actions (e.g. reminders on a decision)."""
-    db.session.execute(
-        update(Task)
-        .where(
-            Task.intervention_id == intervention.id,
-            Task.state == "pending",
-            Task.action.in_(list(actions)),
-            or_(Task.claimed_until.is_(None), Task.claimed_until < now),
-        )
-        .values(state="cancelled", done_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    """Drop the intervention's pending tasks of these actions (e.g. reminders on a decision).
+
+    Written with the transaction's buffered rows (`writes`): it cancels the tasks
+    scheduled before it, not those scheduled after it in the same transaction.
+    """
+    writes.cancel_tasks(intervention.id, tuple(actions), now)
 
 
 def _pending_kicks() -> set[str]:

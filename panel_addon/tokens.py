@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from flask import current_app
 from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .models import Intervention, db
+from . import lifecycle
+from .models import Intervention
 
 PURPOSES = ("validate", "report")
 
@@ -49,7 +50,7 @@ def _lookup(payload: object) -> Intervention | None:
     ident, nonce = payload.get("i"), payload.get("n")
     if not isinstance(ident, int) or not isinstance(nonce, str):
         return None
-    intervention = db.session.get(Intervention, ident)
+    intervention = lifecycle.get(ident)
     if intervention is None or intervention.link_nonce != nonce:
         return None
     return intervention

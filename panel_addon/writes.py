@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from flask_sqlalchemy.session import Session
-from sqlalchemy import Table, event, insert, inspect, text
+from sqlalchemy import Table, bindparam, event, insert, inspect, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,6 +31,7 @@ from .models import Event, Task, db
 T = TypeVar("T")
 
 _KEY = "panel_addon.rows"
+_CANCEL = "cancel"
 EVENTS: Table = Event.__table__
 TASKS: Table = Task.__table__
 
@@ -40,27 +42,69 @@ def add(table: Table, row: dict[str, Any]) -> None:
     pending.setdefault(table, []).append(row)
 
 
+def cancel_tasks(intervention_id: int, actions: tuple[str, ...], now: datetime) -> None:
+    """Buffer the cancel of the intervention's pending tasks of these actions.
+
+    It applies to the tasks written before it, never to those buffered after it: a
+    decision cancels the reminders and schedules its own mail in the same statement.
+    """
+    pending: dict[Any, Any] = db.session.info.get(_KEY) or {}
+    if pending.get(TASKS) or pending.get(_CANCEL):
+        write()
+    db.session.info.setdefault(_KEY, {})[_CANCEL] = {
+        "intervention_id": intervention_id,
+        "actions": list(actions),
+        "now": now,
+    }
+
+
 def write(session: Any = None) -> None:
     """Write the buffered rows now (a no-op when there are none)."""
     session = session if session is not None else db.session()
-    pending: dict[Table, list[dict[str, Any]]] | None = session.info.pop(_KEY, None)
+    pending: dict[Any, Any] | None = session.info.pop(_KEY, None)
     if not pending:
         return
     connection = session.connection()
+    cancel = pending.get(_CANCEL)
     if connection.dialect.name == "postgresql":
-        # One round trip for both tables, whatever the number of rows: each column
-        # goes as an array, and the events' INSERT is a CTE of the tasks' INSERT.
-        params: dict[str, list[Any]] = {}
+        # One round trip, whatever the number of rows: each column goes as an array,
+        # and the cancel and the events' INSERT are CTEs of the tasks' INSERT.
+        params: dict[str, Any] = {}
         for table, prefix in ((EVENTS, "e_"), (TASKS, "t_")):
             for name, column in _COLUMNS[table]:
                 params[prefix + name] = [
                     _array_value(column, row[name]) for row in pending.get(table, ())
                 ]
-        connection.execute(_POSTGRESQL_INSERT, params)
+        if cancel is not None:
+            params.update(
+                c_intervention_id=cancel["intervention_id"],
+                c_actions=cancel["actions"],
+                c_now=_array_value("timestamp", cancel["now"]),
+            )
+        connection.execute(_POSTGRESQL_CANCEL_INSERT if cancel else _POSTGRESQL_INSERT, params)
         return
+    if cancel is not None:
+        connection.execute(
+            _cancel_statement(),
+            {"c_" + key: value for key, value in cancel.items()},
+        )
     for table in (EVENTS, TASKS):
         if pending.get(table):
             connection.execute(insert(table), pending[table])
+
+
+@cache
+def _cancel_statement() -> Any:
+    return (
+        update(TASKS)
+        .where(
+            TASKS.c.intervention_id == bindparam("c_intervention_id"),
+            TASKS.c.state == "pending",
+            TASKS.c.action.in_(bindparam("c_actions", expanding=True)),
+            or_(TASKS.c.claimed_until.is_(None), TASKS.c.claimed_until < bindparam("c_now")),
+        )
+        .values(state="cancelled", done_at=bindparam("c_now"))
+    )
 
 
 # The columns a buffered row carries, in order, with the PostgreSQL array type each
@@ -110,7 +154,15 @@ def _unnest(table: Table, prefix: str) -> str:
     return f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
 
 
-_POSTGRESQL_INSERT = text(f"WITH new_events AS ({_unnest(EVENTS, 'e_')}) {_unnest(TASKS, 't_')}")
+_INSERTS = f"new_events AS ({_unnest(EVENTS, 'e_')}) {_unnest(TASKS, 't_')}"
+_POSTGRESQL_INSERT = text(f"WITH {_INSERTS}")
+_CANCEL_SQL = (
+    "UPDATE tasks SET state = 'cancelled', done_at = CAST(:c_now AS timestamp)"
+    " WHERE intervention_id = :c_intervention_id AND state = 'pending'"
+    " AND action = ANY(CAST(:c_actions AS text[]))"
+    " AND (claimed_until IS NULL OR claimed_until < CAST(:c_now AS timestamp))"
+)
+_POSTGRESQL_CANCEL_INSERT = text(f"WITH cancelled AS ({_CANCEL_SQL}), {_INSERTS}")
 
 
 def discard(session: Any) -> None:
