@@ -209,8 +209,9 @@ def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:
                 set_committed_value(existing, name, value)
         return existing  # type: ignore[no-any-return]
     obj = mapper.class_manager.new_instance()
-    for name, value in row.items():
-        set_committed_value(obj, name, value)
+    # Straight into the instance's dict, as the ORM's own loader does; then the
+    # attributes count as loaded (and any not given as expired).
+    obj.__dict__.update(row)
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
