@@ -152,10 +152,7 @@ class Bench:
         return {
             "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
-            "SQLALCHEMY_ENGINE_OPTIONS": {
-                "pool_pre_ping": True,
-                "connect_args": {"options": f"-csearch_path={schema}"},
-            },
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
             "REDIS_URL": REDIS_URL,
             "QUEUE_PREFIX": queue_prefix,
             "WEBHOOK_SECRET": WEBHOOK_SECRET,

@@ -38,7 +38,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             f"sqlite:///{Path(app.instance_path) / 'panel_addon.sqlite'}"
         )
     app.config["MAX_CONTENT_LENGTH"] = app.config["WEBHOOK_MAX_BYTES"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     app.extensions.setdefault(CLOCK_KEY, app.config.get("CLOCK") or Clock())
 
     _configure_logging(app)

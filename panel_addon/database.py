@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 
 from .models import db
 
@@ -16,17 +18,51 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 migrate = Migrate()
 
 
+# A pooled connection idle longer than this is checked before use (one round trip);
+# one used more recently is trusted, so a busy process pays no check per request.
+PING_AFTER_IDLE = 2.0
+
+
 def init_app(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if uri.startswith("sqlite"):
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options.setdefault("connect_args", {"timeout": 30})
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        elif not options.get("pool_pre_ping"):
+            # pool_pre_ping checks every connection at every checkout; this checks only
+            # those that sat idle, where a restart or a firewall may have cut them.
+            event.listen(engine, "checkin", _checked_in)
+            event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any) -> Any:
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool drops this connection and hands out a new one.
+                raise DisconnectionError() from exc
+            raise
+        if not alive:
+            raise DisconnectionError()
+
+    return checkout
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -121,10 +121,8 @@ def init_app(app: Flask) -> None:
 
 def _retry_after(exc: HTTPException, response: Response) -> Response:
     """On a 429, say when to come back: at most the length of the limit's window."""
-    limit = getattr(exc, "limit", None)
     if exc.code == 429:
-        window = limit.limit.get_expiry() if limit is not None else 60
-        response.headers["Retry-After"] = str(window)
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
     return response
 
 

@@ -1,4 +1,4 @@
-"""Rate limits on the public endpoints, per client IP, counted in Redis (Flask-Limiter).
+"""Rate limits on the public endpoints, per client IP, counted in Redis (the `limits` library).
 
 The links, the webhooks and the staff API each have their own budget (RATE_LIMIT_LINKS,
 RATE_LIMIT_WEBHOOKS, RATE_LIMIT_API), shared by every route of that group. The client
@@ -6,17 +6,26 @@ IP is `request.remote_addr`, which ProxyFix sets from X-Forwarded-For when the s
 sits behind TRUSTED_PROXIES of its own. The staff API, used from the panel's few
 servers, is counted per token instead, so one panel does not starve another's staff.
 
-When Redis is unreachable the limits are counted in the process's memory until it is
-back: the links never break because Redis is down.
+A fixed window, counted with one Redis round trip per request. When Redis is
+unreachable the limits are counted in the process's memory until it is back (Redis is
+tried again every few seconds): the links never break because Redis is down.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import time
+from typing import Any
 
 from flask import Flask, current_app, request
-from flask_limiter import Limiter
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
+
+log = logging.getLogger(__name__)
 
 # Blueprint -> setting holding its limit. Routes of no group (the health check, the
 # OpenAPI description, static files) are not limited.
@@ -26,16 +35,16 @@ _GROUPS = {
     "staff_api": "RATE_LIMIT_API",
     "staff_view": "RATE_LIMIT_API",
 }
+# After Redis failed, count in memory this long before trying it again.
+REDIS_RETRY_SECONDS = 5.0
 
 
-def _group() -> str | None:
-    return _GROUPS.get(request.blueprint or "")
+class RateLimited(TooManyRequests):
+    """A 429 that knows when the client may come back (the Retry-After header)."""
 
-
-def _limit() -> str:
-    # Also asked for exempt routes (Flask-Limiter sorts the limits before it exempts).
-    group = _group()
-    return str(current_app.config[group]) if group else "1/second"
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 def _key() -> str:
@@ -52,24 +61,68 @@ def _key() -> str:
     return "ip:" + (request.remote_addr or "unknown")
 
 
-def init_app(app: Flask) -> None:
-    """Count requests of each group per client in Redis; nothing when RATELIMIT_ENABLED is off."""
-    limiter = Limiter(
-        key_func=_key,
-        default_limits=[_limit],
-        default_limits_exempt_when=lambda: _group() is None,
-        # One counter per group, not per route: GET and POST of a link share it.
-        request_identifier=lambda: request.blueprint or request.endpoint or "",
-        storage_uri=app.config["REDIS_URL"],
+class Limits:
+    """The app's limits per group, counted in Redis or, while it is down, in memory."""
+
+    def __init__(self, app: Flask) -> None:
+        self.prefix = f"{app.config['QUEUE_PREFIX']}:ratelimit"
+        self.groups: dict[str, list[RateLimitItem]] = {
+            group: parse_many(str(app.config[setting])) for group, setting in _GROUPS.items()
+        }
         # A Redis that hangs must not hang the pages.
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
-        # A fixed window costs one Redis round trip per request; the moving window two.
-        strategy="fixed-window",
-        key_prefix=f"{app.config['QUEUE_PREFIX']}:ratelimit",
-        in_memory_fallback_enabled=True,
-        swallow_errors=True,
-        # The X-RateLimit headers cost a second Redis call on every request; a refused
-        # request still gets Retry-After (errors.py).
-        headers_enabled=False,
-    )
-    limiter.init_app(app)
+        storage = storage_from_string(
+            app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1
+        )
+        self.redis = FixedWindowRateLimiter(storage)  # type: ignore[arg-type]
+        self.memory = FixedWindowRateLimiter(MemoryStorage())
+        self.redis_down_until = 0.0
+
+    def check(self) -> None:
+        """Count this request against its group's limits; raise RateLimited when over."""
+        limits = self.groups.get(request.blueprint or "")
+        if not limits:
+            return
+        identifiers = (self.prefix, request.blueprint or "", _key())
+        for limit in limits:
+            limiter = self._limiter()
+            try:
+                allowed = limiter.hit(limit, *identifiers)
+            except Exception as exc:  # noqa: BLE001 - Redis being down must not fail the request
+                self._redis_failed(exc)
+                limiter = self.memory
+                allowed = limiter.hit(limit, *identifiers)
+            if not allowed:
+                raise RateLimited(self._retry_after(limiter, limit, identifiers))
+
+    def _limiter(self) -> FixedWindowRateLimiter:
+        return self.memory if time.monotonic() < self.redis_down_until else self.redis
+
+    def _redis_failed(self, exc: Exception) -> None:
+        if time.monotonic() >= self.redis_down_until:
+            log.warning(
+                "rate limits counted in memory: Redis is unreachable (%s)", type(exc).__name__
+            )
+        self.redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+
+    @staticmethod
+    def _retry_after(
+        limiter: FixedWindowRateLimiter, limit: RateLimitItem, identifiers: tuple[str, ...]
+    ) -> int:
+        window = limit.get_expiry()
+        try:
+            reset = limiter.get_window_stats(limit, *identifiers).reset_time
+        except Exception:  # noqa: BLE001 - the whole window, at worst
+            return window
+        return max(1, min(window, int(reset - time.time()) + 1))
+
+
+def init_app(app: Flask) -> None:
+    """Count requests of each group per client; nothing when RATELIMIT_ENABLED is off."""
+    if not app.config["RATELIMIT_ENABLED"]:
+        return
+    limits = Limits(app)
+    app.extensions["panel_addon.limits"] = limits
+
+    @app.before_request
+    def rate_limit() -> Any:
+        limits.check()

@@ -59,10 +59,8 @@ def postgres_schema() -> Iterator[str]:
 def postgres_config(schema: str) -> dict[str, Any]:
     return {
         "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
-        "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_pre_ping": True,
-            "connect_args": {"options": f"-csearch_path={schema}"},
-        },
+        # The pool as in production: connections idle a while are checked before use.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
     }
 
 

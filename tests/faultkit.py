@@ -36,7 +36,6 @@ def settings(
         "SECRET_KEY": secrets.token_hex(16),
         "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
         "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_pre_ping": True,
             "connect_args": {"options": f"-csearch_path={schema}", "connect_timeout": 3},
         },
         "REDIS_URL": REDIS_URL,

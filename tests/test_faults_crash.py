@@ -135,7 +135,8 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
 
         with database(postgres_schema) as db, db.engine.connect() as blocker:
             # Hold the intervention's task rows: the validation's transaction blocks on them
-            # after it has written the decision and its event, before its commit.
+            # (cancelling the reminders) after it has moved the intervention to validated,
+            # before its commit.
             blocker.execute(
                 text(
                     "SELECT id FROM tasks WHERE state = 'pending' AND intervention_id = "
@@ -149,7 +150,7 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
             wait_for(
                 lambda: db.scalar(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query ILIKE 'UPDATE tasks%'"
+                    "AND query ILIKE '%UPDATE tasks SET state = ''cancelled''%'"
                 ),
                 what="the validation to wait inside its transaction",
             )

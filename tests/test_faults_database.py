@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -145,3 +146,30 @@ def test_a_database_outage_answers_503_and_writes_nothing_half(
     assert refused > 0, "the flapping never hit a request"
     assert len(rows) == len(whole) == deliveries == FLAPPING + 2
     assert len(mails) == FLAPPING + 2 and duplicates(mails) == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_pooled_connection_the_server_cut_while_idle_is_replaced_before_use(
+    backend: str, make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pool_pre_ping, a connection idle past PING_AFTER_IDLE is checked first."""
+    from sqlalchemy import create_engine, text
+
+    from panel_addon import database
+    from panel_addon.models import db
+
+    app = make_app()
+    assert "pool_pre_ping" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    with app.app_context():
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        db.session.remove()
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    engine.dispose()
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0)
+
+    answer = app.test_client().get("/healthz")
+    assert answer.status_code == 200 and answer.json["database"] == "ok"
+    with app.app_context():
+        assert db.session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
