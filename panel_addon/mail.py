@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import secrets
 import smtplib
 import time
@@ -20,7 +19,9 @@ from flask_mail import Connection, Mail
 mail = Mail()
 
 
-_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+def _crlf(text: str) -> str:
+    """Every line end (CRLF, CR or LF) as CRLF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
 class Message(flask_mail.Message):
@@ -73,7 +74,7 @@ class Message(flask_mail.Message):
                 "MIME-Version: 1.0",
                 f"Content-Transfer-Encoding: {'7bit' if text.isascii() else '8bit'}",
                 "",
-                *_LINE_ENDS.split(text),
+                _crlf(text),
             ]
         lines += [f"--{inner}--", "", f"--{outer}--", ""]
         return "\r\n".join(lines).encode("utf-8")

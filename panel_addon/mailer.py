@@ -50,6 +50,9 @@ def template_environment(override_dir: str | None) -> jinja2.Environment:
             enabled_extensions=("html",), default_for_string=False, default=False
         ),
         finalize=_none_as_empty,
+        # Templates are read once per process: no file checks at every mail. A host that
+        # changes its templates restarts the workers (docs/configuration.md).
+        auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
     )

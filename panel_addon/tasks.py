@@ -201,11 +201,8 @@ def still_claimed(task: Task) -> bool:
 
 
 def mark_done(task: Task, now: datetime, result: dict[str, Any] | None = None) -> None:
-    task.state = "done"
-    task.done_at = now
-    task.result = result
-    task.claimed_until = None
-    task.last_error = None
+    """Record the task as done; written with the transaction's buffered rows (`writes`)."""
+    writes.task_done(task, now, result)
 
 
 def mark_retry(task: Task, now: datetime, error: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import current_app
@@ -29,9 +30,14 @@ class Link:
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    keys = [*current_app.config["SECRET_KEY_FALLBACKS"], current_app.config["SECRET_KEY"]]
+    keys = (*current_app.config["SECRET_KEY_FALLBACKS"], current_app.config["SECRET_KEY"])
+    return _serializer_for(purpose, keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _serializer_for(purpose: str, keys: tuple[str, ...]) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and accepts any of them.
-    return URLSafeTimedSerializer(keys, salt=f"intervention-signoff.{purpose}")
+    return URLSafeTimedSerializer(list(keys), salt=f"intervention-signoff.{purpose}")
 
 
 def make_token(intervention: Intervention, purpose: str) -> str:

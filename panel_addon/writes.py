@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 _KEY = "panel_addon.rows"
 _CANCEL = "cancel"
+_DONE = "done"
 EVENTS: Table = Event.__table__
 TASKS: Table = Task.__table__
 
@@ -58,6 +59,17 @@ def cancel_tasks(intervention_id: int, actions: tuple[str, ...], now: datetime) 
     }
 
 
+def task_done(task: Any, now: datetime, result: dict[str, Any] | None) -> None:
+    """Buffer the UPDATE that marks a claimed task done; the object shows it at once."""
+    pending: dict[Any, Any] = db.session.info.get(_KEY) or {}
+    if pending.get(_DONE):
+        write()
+    values = {"state": "done", "done_at": now, "result": result}
+    for name, value in {**values, "claimed_until": None, "last_error": None}.items():
+        set_committed_value(task, name, value)
+    db.session.info.setdefault(_KEY, {})[_DONE] = {"id": task.id, **values}
+
+
 def write(session: Any = None) -> None:
     """Write the buffered rows now (a no-op when there are none)."""
     session = session if session is not None else db.session()
@@ -65,10 +77,10 @@ def write(session: Any = None) -> None:
     if not pending:
         return
     connection = session.connection()
-    cancel = pending.get(_CANCEL)
+    cancel, done = pending.get(_CANCEL), pending.get(_DONE)
     if connection.dialect.name == "postgresql":
         # One round trip, whatever the number of rows: each column goes as an array,
-        # and the cancel and the events' INSERT are CTEs of the tasks' INSERT.
+        # and the task updates and the events' INSERT are CTEs of the tasks' INSERT.
         params: dict[str, Any] = {}
         for table, prefix in ((EVENTS, "e_"), (TASKS, "t_")):
             for name, column in _COLUMNS[table]:
@@ -81,13 +93,18 @@ def write(session: Any = None) -> None:
                 c_actions=cancel["actions"],
                 c_now=_array_value("timestamp", cancel["now"]),
             )
-        connection.execute(_POSTGRESQL_CANCEL_INSERT if cancel else _POSTGRESQL_INSERT, params)
+        if done is not None:
+            params.update(
+                d_id=done["id"],
+                d_done_at=_array_value("timestamp", done["done_at"]),
+                d_result=_array_value("json", done["result"]),
+            )
+        connection.execute(_postgresql_statement(cancel is not None, done is not None), params)
         return
     if cancel is not None:
-        connection.execute(
-            _cancel_statement(),
-            {"c_" + key: value for key, value in cancel.items()},
-        )
+        connection.execute(_cancel_statement(), {"c_" + k: v for k, v in cancel.items()})
+    if done is not None:
+        connection.execute(_done_statement(), {"d_" + k: v for k, v in done.items()})
     for table in (EVENTS, TASKS):
         if pending.get(table):
             connection.execute(insert(table), pending[table])
@@ -104,6 +121,21 @@ def _cancel_statement() -> Any:
             or_(TASKS.c.claimed_until.is_(None), TASKS.c.claimed_until < bindparam("c_now")),
         )
         .values(state="cancelled", done_at=bindparam("c_now"))
+    )
+
+
+@cache
+def _done_statement() -> Any:
+    return (
+        update(TASKS)
+        .where(TASKS.c.id == bindparam("d_id"))
+        .values(
+            state=bindparam("d_state"),
+            done_at=bindparam("d_done_at"),
+            result=bindparam("d_result", type_=TASKS.c.result.type),
+            claimed_until=None,
+            last_error=None,
+        )
     )
 
 
@@ -155,14 +187,23 @@ def _unnest(table: Table, prefix: str) -> str:
 
 
 _INSERTS = f"new_events AS ({_unnest(EVENTS, 'e_')}) {_unnest(TASKS, 't_')}"
-_POSTGRESQL_INSERT = text(f"WITH {_INSERTS}")
 _CANCEL_SQL = (
     "UPDATE tasks SET state = 'cancelled', done_at = CAST(:c_now AS timestamp)"
     " WHERE intervention_id = :c_intervention_id AND state = 'pending'"
     " AND action = ANY(CAST(:c_actions AS text[]))"
     " AND (claimed_until IS NULL OR claimed_until < CAST(:c_now AS timestamp))"
 )
-_POSTGRESQL_CANCEL_INSERT = text(f"WITH cancelled AS ({_CANCEL_SQL}), {_INSERTS}")
+_DONE_SQL = (
+    "UPDATE tasks SET state = 'done', done_at = CAST(:d_done_at AS timestamp),"
+    " result = CAST(:d_result AS json), claimed_until = NULL, last_error = NULL"
+    " WHERE id = :d_id"
+)
+
+
+@cache
+def _postgresql_statement(cancel: bool, done: bool) -> Any:
+    ctes = [f"cancelled AS ({_CANCEL_SQL})"] * cancel + [f"done AS ({_DONE_SQL})"] * done
+    return text("WITH " + ", ".join([*ctes, _INSERTS]))
 
 
 def discard(session: Any) -> None:
