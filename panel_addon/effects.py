@@ -66,6 +66,7 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "panel_id": intervention.panel_id,
         "deadline": when(intervention.deadline_at),
         "window": format_duration(config["VALIDATION_WINDOW"], language),
+        "window_from_mail": _window_from_mail(intervention, config["VALIDATION_WINDOW"]),
         "validate_url": link_url(intervention, "validate"),
         "report_url": link_url(intervention, "report"),
         "backup_reference": intervention.backup_reference,
@@ -83,6 +84,21 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "decided_at": when(intervention.decided_at),
         "site_checks": site_check.client_lines(intervention, language),
     }
+
+
+def _window_from_mail(intervention: Intervention, window: timedelta) -> bool:
+    """Whether the client's time counts from the mail rather than from the end of the work.
+
+    So it does when staff released a mail the site check held: the window opened then.
+    """
+    opened, deadline, completed = (
+        intervention.window_opened_at,
+        intervention.deadline_at,
+        intervention.completed_at,
+    )
+    if opened is None or deadline is None or completed is None:
+        return False
+    return opened > completed and deadline == opened + window
 
 
 def _round_left(left: timedelta) -> timedelta:

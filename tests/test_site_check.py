@@ -148,6 +148,9 @@ def test_a_broken_checkout_holds_the_mail_and_tells_the_technician_first(
     run_due(app)
     [mail] = mailbox.received()
     assert "Page de commande : accessible, formulaire de commande présent" in text_of(mail)
+    # The client's 24 hours start with this mail, and the mail says so.
+    assert "dans les 24 heures qui suivent ce message" in text_of(mail)
+    assert "la fin de l'intervention, c'est-à-dire" not in text_of(mail)
     assert any("Sam" in n for n in panel.ticket_notes(TICKET))
 
     # A second release is refused: the mail is not held any more.
