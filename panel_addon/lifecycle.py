@@ -165,7 +165,11 @@ def _transition(
 
 @cache
 def _conditional_update(keys: tuple[str, ...]) -> Any:
-    """UPDATE interventions SET <keys> WHERE id = :_id AND state IN :_from RETURNING *."""
+    """UPDATE interventions SET <keys> WHERE id = :_id AND state IN :_from RETURNING them.
+
+    Only what changed comes back (each column returned costs as much to describe as to
+    read); the rest of the object stays as it was loaded.
+    """
     table = INTERVENTIONS
     return (
         update(table)
@@ -174,7 +178,7 @@ def _conditional_update(keys: tuple[str, ...]) -> Any:
             table.c.state.in_(bindparam("_from", expanding=True)),
         )
         .values({key: bindparam(f"v_{key}") for key in keys})
-        .returning(*table.c)
+        .returning(table.c.id, *(table.c[key] for key in keys))
     )
 
 
@@ -255,7 +259,13 @@ def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
     }
     given = (bool(data.get("name")), data.get("language") is not None, bool(values["timezone"]))
     row = db.session.execute(_client_upsert(db.session.get_bind().dialect.name, given), values)
-    return writes.adopt(Client, row.one()._mapping)
+    # What the row now holds for certain: what was just written, and the eligibility
+    # it already had. Anything else is read if it is asked for.
+    known = {"id": values["id"], "email": values["email"], "updated_at": now}
+    for column, sent in zip(("name", "language", "timezone"), given, strict=True):
+        if sent:
+            known[column] = values[column]
+    return writes.adopt(Client, {**known, "eligible": row.scalar_one()})
 
 
 @cache
@@ -267,7 +277,7 @@ def _client_upsert(dialect: str, given: tuple[bool, bool, bool]) -> Any:
         if sent:
             update_[column] = new[column]
     return statement.on_conflict_do_update(index_elements=[CLIENTS.c.id], set_=update_).returning(
-        *CLIENTS.c
+        CLIENTS.c.eligible
     )
 
 
@@ -471,6 +481,8 @@ def _open_window(
 @cache
 def _window_update(keys: tuple[str, ...], held: bool) -> Any:
     table = INTERVENTIONS
+    # What changed, and the two times the window's work is scheduled by.
+    returned = dict.fromkeys(("id", *keys, "deadline_at", "backup_expires_at"))
     return (
         update(table)
         .where(
@@ -480,7 +492,7 @@ def _window_update(keys: tuple[str, ...], held: bool) -> Any:
             table.c.mail_held_at.is_not(None) if held else table.c.mail_held_at.is_(None),
         )
         .values({key: bindparam(f"v_{key}") for key in keys})
-        .returning(*table.c)
+        .returning(*(table.c[key] for key in returned))
     )
 
 

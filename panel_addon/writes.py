@@ -3,8 +3,8 @@
 A webhook or a decision appends events and schedules tasks; written one ORM object at a
 time, they cost a unit-of-work flush each and a statement per table. Here they wait in
 the session until something needs them, then go in as one INSERT per table (an
-executemany), and on PostgreSQL as a single statement for both tables: one array per
-column, unnested, the events' INSERT a data-modifying CTE of the tasks' one. They are
+executemany), and on PostgreSQL as a single statement for both tables: each table's rows
+as one JSON parameter, the events' INSERT a data-modifying CTE of the tasks' one. They are
 written before any other statement of the session runs and before it commits, so every
 query in the transaction, and the commit, sees them; a rollback drops them with the rest.
 
@@ -79,25 +79,24 @@ def write(session: Any = None) -> None:
     connection = session.connection()
     cancel, done = pending.get(_CANCEL), pending.get(_DONE)
     if connection.dialect.name == "postgresql":
-        # One round trip, whatever the number of rows: each column goes as an array,
-        # and the task updates and the events' INSERT are CTEs of the tasks' INSERT.
-        params: dict[str, Any] = {}
-        for table, prefix in ((EVENTS, "e_"), (TASKS, "t_")):
-            for name, column in _COLUMNS[table]:
-                params[prefix + name] = [
-                    _array_value(column, row[name]) for row in pending.get(table, ())
-                ]
+        # One round trip, whatever the number of rows: the rows of each table go as one
+        # JSON parameter, and the task updates and the events' INSERT are CTEs of the
+        # tasks' INSERT.
+        params: dict[str, Any] = {
+            "e_rows": _json_rows(pending.get(EVENTS, [])),
+            "t_rows": _json_rows(pending.get(TASKS, [])),
+        }
         if cancel is not None:
             params.update(
                 c_intervention_id=cancel["intervention_id"],
                 c_actions=cancel["actions"],
-                c_now=_array_value("timestamp", cancel["now"]),
+                c_now=_naive_utc(cancel["now"]),
             )
         if done is not None:
             params.update(
                 d_id=done["id"],
-                d_done_at=_array_value("timestamp", done["done_at"]),
-                d_result=_array_value("json", done["result"]),
+                d_done_at=_naive_utc(done["done_at"]),
+                d_result=None if done["result"] is None else json.dumps(done["result"]),
             )
         connection.execute(_postgresql_statement(cancel is not None, done is not None), params)
         return
@@ -139,54 +138,56 @@ def _done_statement() -> Any:
     )
 
 
-# The columns a buffered row carries, in order, with the PostgreSQL array type each
-# is sent as.
-_COLUMNS: dict[Table, list[tuple[str, str]]] = {
+# The columns a buffered row carries, in order.
+_COLUMNS: dict[Table, list[str]] = {
     EVENTS: [
-        ("intervention_id", "integer"),
-        ("at", "timestamp"),
-        ("actor", "text"),
-        ("actor_name", "text"),
-        ("type", "text"),
-        ("from_state", "text"),
-        ("to_state", "text"),
-        ("ip", "text"),
-        ("user_agent", "text"),
-        ("data", "json"),
+        "intervention_id",
+        "at",
+        "actor",
+        "actor_name",
+        "type",
+        "from_state",
+        "to_state",
+        "ip",
+        "user_agent",
+        "data",
     ],
     TASKS: [
-        ("intervention_id", "integer"),
-        ("kind", "text"),
-        ("action", "text"),
-        ("payload", "json"),
-        ("state", "text"),
-        ("due_at", "timestamp"),
-        ("attempts", "integer"),
-        ("created_at", "timestamp"),
+        "intervention_id",
+        "kind",
+        "action",
+        "payload",
+        "state",
+        "due_at",
+        "attempts",
+        "created_at",
     ],
 }
 
 
-def _array_value(sql_type: str, value: Any) -> Any:
-    # What the models' column types would send: naive UTC times, JSON text.
-    if value is None:
-        return None
-    if sql_type == "timestamp":
-        return value.astimezone(UTC).replace(tzinfo=None)
-    if sql_type == "json":
-        return json.dumps(value)
-    return value
+def _naive_utc(value: datetime | None) -> datetime | None:
+    # What the models' UTCDateTime stores.
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _unnest(table: Table, prefix: str) -> str:
-    columns = _COLUMNS[table]
-    names = ", ".join(name for name, _type in columns)
-    arrays = ", ".join(f"CAST(:{prefix}{name} AS {type_}[])" for name, type_ in columns)
-    # Names from the models only, never from input.
-    return f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    """The rows as one JSON array; times as naive UTC ISO 8601, JSON columns nested."""
+    return json.dumps(
+        [{k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in r.items()} for r in rows],
+        default=datetime.isoformat,
+    )
 
 
-_INSERTS = f"new_events AS ({_unnest(EVENTS, 'e_')}) {_unnest(TASKS, 't_')}"
+def _insert_rows(table: Table, param: str) -> str:
+    # One JSON parameter for any number of rows, typed by the table's own row type.
+    names = ", ".join(_COLUMNS[table])
+    return (
+        f"INSERT INTO {table.name} ({names}) SELECT {names}"  # noqa: S608 - names from the models
+        f" FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+    )
+
+
+_INSERTS = f"new_events AS ({_insert_rows(EVENTS, 'e_rows')}) {_insert_rows(TASKS, 't_rows')}"
 _CANCEL_SQL = (
     "UPDATE tasks SET state = 'cancelled', done_at = CAST(:c_now AS timestamp)"
     " WHERE intervention_id = :c_intervention_id AND state = 'pending'"
