@@ -33,7 +33,9 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
+from flask.wrappers import Request
 
 from . import lifecycle, staff_login, staff_queries
 from .clock import now as clock_now
@@ -63,7 +65,19 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = public.scheme == "https"
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["STAFF_SESSION_LIFETIME"]
+    app.session_interface = StaffSessions()
     app.register_blueprint(bp)
+
+
+class StaffSessions(SecureCookieSessionInterface):
+    """The signed session cookie, opened only for the staff view: no other page has one."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Opened before the URL is matched: known by its path.
+        prefix = bp.url_prefix or "/staff"
+        if request.path != prefix and not request.path.startswith(prefix + "/"):
+            return None  # Flask's null session: nothing to read, sign or save
+        return super().open_session(app, request)
 
 
 # -- Helpers for templates ---------------------------------------------------------------
