@@ -1,10 +1,12 @@
-"""Profile one benchmarked path in-process with pyinstrument (`pip install -e '.[bench]'`).
+"""Profile one benchmarked path in-process (`pip install -e '.[bench]'`).
 
-    python -m bench.profile webhook|page|decision|mail [COUNT]
+    python -m bench.profile webhook|page|decision|mail [COUNT] [--cprofile]
 
-The same requests and rows as bench/run, sent through Flask's test client (or, for
-mail, a drain of the mail tasks to a local SMTP server) inside one profiled loop, so
-the report shows where the service spends its time per request.
+The same requests and rows as bench/run, each prebuilt as a WSGI environ and passed to
+the app directly (or, for mail, a drain of the mail tasks to a local SMTP server) inside
+one profiled loop, so the report shows where the service spends its time per request.
+pyinstrument (the default) samples wall time, waits on PostgreSQL included; `--cprofile`
+counts CPU time per function, the figure the HTTP ratios depend on.
 """
 
 from __future__ import annotations
@@ -39,9 +41,7 @@ def _sink(port: int) -> Any:
     return controller
 
 
-def run(what: str, count: int) -> None:
-    from pyinstrument import Profiler
-
+def run(what: str, count: int, cprofile: bool = False) -> None:
     from panel_addon import effects, tasks  # noqa: F401 - effects registers the handlers
     from panel_addon.tokens import make_token
 
@@ -56,12 +56,11 @@ def run(what: str, count: int) -> None:
             schema, f"bench-{runner.run_id}-prof", MAIL_SERVER="127.0.0.1", MAIL_PORT=port
         )
         app = runner.app(settings)
-        client = app.test_client()
         now = datetime.now(UTC)
         calls: list[Any] = []
         if what == "webhook":
-            for _method, path, body, headers in bench._webhooks(f"p{runner.run_id}", count):
-                calls.append((client.post, path, {"data": body, "headers": headers}))
+            for method, path, body, headers in bench._webhooks(f"p{runner.run_id}", count):
+                calls.append(_environ(method, path, body, headers))
         elif what in ("page", "decision", "mail"):
             with runner.connect(schema) as conn:
                 links = rows.copy_completed(
@@ -72,28 +71,46 @@ def run(what: str, count: int) -> None:
                     make_token(SimpleNamespace(id=i, link_nonce=n), "validate")  # type: ignore[arg-type]
                     for i, n in links
                 ]
-            call = client.get if what == "page" else client.post
-            calls = [(call, f"/i/{token}/validate", {}) for token in tokens]
+            method = "GET" if what == "page" else "POST"
+            form = {} if what == "page" else {"Content-Type": "application/x-www-form-urlencoded"}
+            calls = [_environ(method, f"/i/{token}/validate", "", form) for token in tokens]
         else:
             raise SystemExit(f"unknown path {what!r}: webhook, page, decision or mail")
 
-        # Warm up outside the profile: first-request costs are not the steady state.
-        if what != "mail":
-            for fn, path, kwargs in calls[:20]:
-                fn(path, **kwargs)
-            calls = calls[20:]
-        profiler = Profiler(interval=0.0005)
-        with profiler:
+        statuses: dict[str, int] = {}
+
+        def call(environ: dict[str, Any]) -> None:
+            def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
+                statuses[status] = statuses.get(status, 0) + 1
+
+            body = app.wsgi_app(dict(environ), start_response)
+            for _chunk in body:
+                pass
+            getattr(body, "close", lambda: None)()
+
+        def work() -> None:
             if what == "mail":
                 with app.app_context():
-                    handled = tasks.drain("mail")
-                print(f"# drained {handled} mail tasks")
-            else:
-                statuses: dict[int, int] = {}
-                for fn, path, kwargs in calls:
-                    status = fn(path, **kwargs).status_code
-                    statuses[status] = statuses.get(status, 0) + 1
-                print(f"# {len(calls)} requests, statuses {statuses}")
+                    print(f"# drained {tasks.drain('mail')} mail tasks")
+                return
+            for environ in calls:
+                call(environ)
+            print(f"# {len(calls)} requests, statuses {statuses}")
+
+        # Warm up outside the profile: first-request costs are not the steady state.
+        if what != "mail":
+            for environ in calls[:20]:
+                call(environ)
+            calls = calls[20:]
+            statuses.clear()
+        if cprofile:
+            _cprofiled(work, len(calls))
+            return
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            work()
         print(profiler.output_text(unicode=False, color=False))
     finally:
         if controller is not None:
@@ -101,5 +118,40 @@ def run(what: str, count: int) -> None:
         runner.close()
 
 
+def _environ(method: str, path: str, body: str, headers: dict[str, str]) -> dict[str, Any]:
+    from werkzeug.test import EnvironBuilder
+
+    builder = EnvironBuilder(
+        path=path,
+        method=method,
+        data=body or None,
+        headers=headers,
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    environ: dict[str, Any] = builder.get_environ()
+    return environ
+
+
+def _cprofiled(work: Any, requests: int) -> None:
+    import cProfile
+    import pstats
+    import time
+
+    profile = cProfile.Profile(time.process_time)
+    started = time.process_time()
+    profile.runcall(work)
+    spent = time.process_time() - started
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+    if requests:
+        print(
+            f"# CPU per request, the profiler's own cost included: {spent / requests * 1e3:.2f} ms"
+        )
+
+
 if __name__ == "__main__":
-    run(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 500)
+    arguments = [a for a in sys.argv[1:] if a != "--cprofile"]
+    run(
+        arguments[0],
+        int(arguments[1]) if len(arguments) > 1 else 500,
+        cprofile="--cprofile" in sys.argv[1:],
+    )
