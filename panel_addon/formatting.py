@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +37,13 @@ def format_datetime(
     moment: datetime, language: str, timezone: str | None, default_tz: str = "UTC"
 ) -> str:
     """A full date and time, e.g. `jeudi 26 novembre 2026 à 14:30 (heure de Paris)`."""
+    # Shown to the minute: every moment of a minute reads the same, and the deadlines of
+    # a mass intervention fall within a few minutes, so Babel formats each minute once.
+    return _format_minute(moment.replace(second=0, microsecond=0), language, timezone, default_tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_minute(moment: datetime, language: str, timezone: str | None, default_tz: str) -> str:
     tz = zone(timezone, default_tz)
     local = moment.astimezone(tz)
     pattern = "EEEE d MMMM y 'à' HH:mm" if language == "fr" else "EEEE d MMMM y 'at' h:mm a"
