@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 
 from .models import db
 
@@ -54,13 +54,12 @@ def _ping_if_idle(dialect: Any) -> Any:
             return
         try:
             alive = dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi_connection, None):
-                # The pool drops this connection and hands out a new one.
-                raise DisconnectionError() from exc
-            raise
+        except Exception as exc:
+            # Whatever failed, the connection is not fit to use. The server most likely
+            # restarted: the pool drops every connection it holds and opens a new one.
+            raise InvalidatePoolError() from exc
         if not alive:
-            raise DisconnectionError()
+            raise InvalidatePoolError()
 
     return checkout
 

@@ -136,7 +136,7 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     intervention_id: Mapped[int] = mapped_column(ForeignKey("interventions.id"), index=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(16))
-    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_name: Mapped[str | None] = mapped_column(String(320))
     type: Mapped[str] = mapped_column(String(64))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str | None] = mapped_column(String(32))

@@ -7,6 +7,8 @@ executemany), and on PostgreSQL as a single statement for both tables: each tabl
 as one JSON parameter, the events' INSERT a data-modifying CTE of the tasks' one. They are
 written before any other statement of the session runs and before it commits, so every
 query in the transaction, and the commit, sees them; a rollback drops them with the rest.
+Inside a savepoint nothing is buffered, and a savepoint cannot begin while rows wait
+(write them first with `write()`): a rollback to it takes exactly its own rows.
 
 `adopt` turns a row that a Core statement returned (an UPDATE ... RETURNING, an upsert)
 into the session's object for it, without the SELECT a refresh would cost.
@@ -21,7 +23,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from flask_sqlalchemy.session import Session
-from sqlalchemy import Table, bindparam, event, insert, inspect, or_, text, update
+from sqlalchemy import JSON, Table, bindparam, event, insert, inspect, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,10 +39,34 @@ EVENTS: Table = Event.__table__
 TASKS: Table = Task.__table__
 
 
+def _buffer(*write_first_if: Any) -> dict[Any, Any]:
+    """The current transaction's buffer (beginning the transaction if none is open).
+
+    What it already holds under any of `write_first_if` is written out first, so the
+    writes keep their order.
+    """
+    session = db.session()
+    if not session.in_transaction():
+        # Tied to a transaction, the rows go wherever it goes: committed or rolled back.
+        session.begin()
+    pending: dict[Any, Any] = session.info.get(_KEY) or {}
+    if any(pending.get(key) for key in write_first_if):
+        write(session)
+    buffer: dict[Any, Any] = session.info.setdefault(_KEY, {})
+    return buffer
+
+
 def add(table: Table, row: dict[str, Any]) -> None:
     """Buffer one row for `table` (events or tasks) in the current transaction."""
-    pending: dict[Table, list[dict[str, Any]]] = db.session.info.setdefault(_KEY, {})
-    pending.setdefault(table, []).append(row)
+    _buffer().setdefault(table, []).append(row)
+    _inside_savepoint()
+
+
+def _inside_savepoint() -> None:
+    # Inside a savepoint nothing waits: a rollback to it must take exactly its own rows.
+    session = db.session()
+    if session.in_nested_transaction():
+        write(session)
 
 
 def cancel_tasks(intervention_id: int, actions: tuple[str, ...], now: datetime) -> None:
@@ -49,25 +75,22 @@ def cancel_tasks(intervention_id: int, actions: tuple[str, ...], now: datetime) 
     It applies to the tasks written before it, never to those buffered after it: a
     decision cancels the reminders and schedules its own mail in the same statement.
     """
-    pending: dict[Any, Any] = db.session.info.get(_KEY) or {}
-    if pending.get(TASKS) or pending.get(_CANCEL):
-        write()
-    db.session.info.setdefault(_KEY, {})[_CANCEL] = {
+    _buffer(TASKS, _CANCEL, _DONE)[_CANCEL] = {
         "intervention_id": intervention_id,
         "actions": list(actions),
         "now": now,
     }
+    _inside_savepoint()
 
 
 def task_done(task: Any, now: datetime, result: dict[str, Any] | None) -> None:
     """Buffer the UPDATE that marks a claimed task done; the object shows it at once."""
-    pending: dict[Any, Any] = db.session.info.get(_KEY) or {}
-    if pending.get(_DONE):
-        write()
+    buffer = _buffer(_DONE, _CANCEL)
     values = {"state": "done", "done_at": now, "result": result}
     for name, value in {**values, "claimed_until": None, "last_error": None}.items():
         set_committed_value(task, name, value)
-    db.session.info.setdefault(_KEY, {})[_DONE] = {"id": task.id, **values}
+    buffer[_DONE] = {"id": task.id, **values}
+    _inside_savepoint()
 
 
 def write(session: Any = None) -> None:
@@ -131,7 +154,8 @@ def _done_statement() -> Any:
         .values(
             state=bindparam("d_state"),
             done_at=bindparam("d_done_at"),
-            result=bindparam("d_result", type_=TASKS.c.result.type),
+            # None is SQL NULL, as on PostgreSQL (not the JSON text 'null').
+            result=bindparam("d_result", type_=JSON(none_as_null=True)),
             claimed_until=None,
             last_error=None,
         )
@@ -166,24 +190,35 @@ _COLUMNS: dict[Table, list[str]] = {
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
-    # What the models' UTCDateTime stores.
-    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+    # What the models' UTCDateTime stores, and refuses.
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given where UTC is required")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _json_value(value: Any) -> Any:
+    return _naive_utc(value).isoformat() if isinstance(value, datetime) else value  # type: ignore[union-attr]
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:
-    """The rows as one JSON array; times as naive UTC ISO 8601, JSON columns nested."""
-    return json.dumps(
-        [{k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in r.items()} for r in rows],
-        default=datetime.isoformat,
-    )
+    """The rows as one JSON array; times as naive UTC ISO 8601, JSON columns nested.
+
+    A value the JSON columns cannot hold (a datetime inside `data`, say) raises
+    TypeError, as the models' JSON type does on SQLite.
+    """
+    return json.dumps([{key: _json_value(value) for key, value in row.items()} for row in rows])
 
 
 def _insert_rows(table: Table, param: str) -> str:
-    # One JSON parameter for any number of rows, typed by the table's own row type.
+    # One JSON parameter for any number of rows, typed by the table's own row type, and
+    # inserted in the order they were buffered (the trail is read in id order).
     names = ", ".join(_COLUMNS[table])
     return (
         f"INSERT INTO {table.name} ({names}) SELECT {names}"  # noqa: S608 - names from the models
         f" FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+        " WITH ORDINALITY AS r ORDER BY r.ordinality"
     )
 
 
@@ -213,22 +248,36 @@ def discard(session: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _before_statement(state: ORMExecuteState) -> None:
-    # Any query of the session sees the rows buffered before it.
-    if _KEY in state.session.info:
-        write(state.session)
+    # Any query of the session sees the rows buffered before it. The ORM's own pending
+    # objects go first (the autoflush would come after this hook): a buffered row may
+    # point at one of them.
+    session = state.session
+    if _KEY in session.info:
+        session._autoflush()
+        write(session)
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Any) -> None:
-    # The ORM's own objects first: a buffered row may point at one of them.
     if _KEY in session.info:
         session.flush()
         write(session)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Any, _previous: Any) -> None:
-    discard(session)
+@event.listens_for(Session, "after_transaction_create")
+def _at_savepoint(session: Any, transaction: Any) -> None:
+    # The SAVEPOINT is already sent when this runs: rows buffered before it would be
+    # written inside it, and lost with a rollback to it. Nothing in the service opens a
+    # savepoint; code that does writes the buffer first.
+    if transaction.nested and session.info.get(_KEY):
+        raise RuntimeError("buffered rows: call writes.write() before begin_nested()")
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction(session: Any, transaction: Any) -> None:
+    # Committed (the buffer was written), rolled back or closed: nothing of it remains.
+    if transaction.parent is None:
+        discard(session)
 
 
 def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:

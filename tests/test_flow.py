@@ -6,8 +6,8 @@ from typing import Any
 
 from panel_addon.models import Client, Event, Intervention, db
 
-from .flow import complete, path_of, run_due, start, task_rows
-from .support import STAFF_TOKEN, mail_links
+from .flow import complete, path_of, run_due, send, start, task_rows
+from .support import STAFF_TOKEN, mail_links, started_data
 
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 
@@ -241,3 +241,18 @@ def test_events_record_every_change(app: Any, client: Any, mailbox: Any) -> None
         assert types[:2] == ["start", "complete"]
         assert "mail_sent" in types
         assert db.session.get(Client, "7").language == "fr"
+
+
+def test_a_client_with_the_longest_address_the_schema_allows_can_decide(
+    backend: str, app: Any, client: Any, mailbox: Any
+) -> None:
+    email = "c" * 300 + "@example.test"  # 313 characters: the schema allows 320
+    who = {"id": "8", "email": email, "name": "Dominique", "language": "english"}
+    assert send(client, "intervention.started", started_data(client=who)).status_code == 200
+    assert complete(client).status_code == 200
+    run_due(app)
+    links = _links(mailbox)
+    assert client.post(links["validate"]).status_code == 303
+    with app.app_context():
+        decided = db.session.scalars(db.select(Event).filter_by(type="validate")).one()
+        assert decided.actor_name == email

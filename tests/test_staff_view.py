@@ -514,6 +514,9 @@ def test_migration_0002_creates_the_table_and_indexes_the_model_declares(
         assert {ix["name"] for ix in found.get_indexes("staff_logins")} == {
             "ix_staff_logins_used_at"
         }
+        # 0004: a client's e-mail address, the actor of their decision, fits.
+        columns = {c["name"]: c["type"] for c in found.get_columns("intervention_events")}
+        assert columns["actor_name"].length == 320
         declared = {ix.name for ix in Intervention.__table__.indexes}
         assert {
             "ix_interventions_ticket",
