@@ -25,7 +25,8 @@ SUMMARY = (
 )
 
 
-def test_the_quick_benchmark_prints_every_summary_figure() -> None:
+def _bench(*command: str, timeout: float) -> str:
+    """Run a bench command against the tests' PostgreSQL and Redis; return its stdout."""
     env = dict(
         os.environ,
         BENCH_PYTHON=sys.executable,
@@ -33,34 +34,22 @@ def test_the_quick_benchmark_prints_every_summary_figure() -> None:
         BENCH_REDIS_URL=REDIS_URL,
     )
     run = subprocess.run(
-        [str(ROOT / "bench" / "run"), "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-3000:]
-    last = run.stdout.strip().splitlines()[-len(SUMMARY) :]
-    assert [line.split(":")[0] for line in last] == list(SUMMARY), output[-3000:]
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    return run.stdout
+
+
+def test_the_quick_benchmark_prints_every_summary_figure() -> None:
+    stdout = _bench(str(ROOT / "bench" / "run"), "--quick", timeout=180)
+    last = stdout.strip().splitlines()[-len(SUMMARY) :]
+    assert [line.split(":")[0] for line in last] == list(SUMMARY), stdout[-3000:]
     for line in last:
         assert re.fullmatch(r"[a-z0-9_]+: \S+", line), line
 
 
 def test_the_cpu_profile_of_a_decision_runs_and_every_decision_lands() -> None:
-    env = dict(os.environ, BENCH_POSTGRES_URL=POSTGRES_URL, BENCH_REDIS_URL=REDIS_URL)
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.profile", "decision", "40", "--cprofile"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-3000:]
-    assert "# 20 requests, statuses {'303 SEE OTHER': 20}" in run.stdout, output[-3000:]
-    assert "panel_addon/lifecycle.py" in run.stdout and "# CPU per request" in run.stdout
+    profile = (sys.executable, "-m", "bench.profile", "decision", "40", "--cprofile")
+    stdout = _bench(*profile, timeout=120)
+    assert "# 20 requests, statuses {'303 SEE OTHER': 20}" in stdout, stdout[-3000:]
+    assert "panel_addon/lifecycle.py" in stdout and "# CPU per request" in stdout
