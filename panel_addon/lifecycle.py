@@ -245,6 +245,10 @@ def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: 
     )
 
 
+# A client's details the panel may leave out: a known client keeps what it had.
+_REFRESHED = ("name", "language", "timezone")
+
+
 def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
     """Create the client, or refresh the details the panel sent (one statement)."""
     values = {
@@ -262,7 +266,7 @@ def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
     # What the row now holds for certain: what was just written, and the eligibility
     # it already had. Anything else is read if it is asked for.
     known = {"id": values["id"], "email": values["email"], "updated_at": now}
-    for column, sent in zip(("name", "language", "timezone"), given, strict=True):
+    for column, sent in zip(_REFRESHED, given, strict=True):
         if sent:
             known[column] = values[column]
     return writes.adopt(Client, {**known, "eligible": row.scalar_one()})
@@ -273,7 +277,7 @@ def _client_upsert(dialect: str, given: tuple[bool, bool, bool]) -> Any:
     statement = writes.insert_for(CLIENTS, dialect)
     new = statement.excluded
     update_ = {"email": new.email, "updated_at": new.updated_at}
-    for column, sent in zip(("name", "language", "timezone"), given, strict=True):
+    for column, sent in zip(_REFRESHED, given, strict=True):
         if sent:
             update_[column] = new[column]
     return statement.on_conflict_do_update(index_elements=[CLIENTS.c.id], set_=update_).returning(

@@ -223,6 +223,8 @@ def _insert_rows(table: Table, param: str) -> str:
 
 
 _INSERTS = f"new_events AS ({_insert_rows(EVENTS, 'e_rows')}) {_insert_rows(TASKS, 't_rows')}"
+# The same two UPDATEs as _cancel_statement and _done_statement (SQLite's), written for
+# PostgreSQL's single statement, where they are CTEs beside the INSERTs.
 _CANCEL_SQL = (
     "UPDATE tasks SET state = 'cancelled', done_at = CAST(:c_now AS timestamp)"
     " WHERE intervention_id = :c_intervention_id AND state = 'pending'"
@@ -240,10 +242,6 @@ _DONE_SQL = (
 def _postgresql_statement(cancel: bool, done: bool) -> Any:
     ctes = [f"cancelled AS ({_CANCEL_SQL})"] * cancel + [f"done AS ({_DONE_SQL})"] * done
     return text("WITH " + ", ".join([*ctes, _INSERTS]))
-
-
-def discard(session: Any) -> None:
-    session.info.pop(_KEY, None)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -277,15 +275,16 @@ def _at_savepoint(session: Any, transaction: Any) -> None:
 def _after_transaction(session: Any, transaction: Any) -> None:
     # Committed (the buffer was written), rolled back or closed: nothing of it remains.
     if transaction.parent is None:
-        discard(session)
+        session.info.pop(_KEY, None)
 
 
 def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:
-    """The session's object for a row a Core statement returned (every column), as loaded.
+    """The session's object for a row a Core statement returned, as loaded.
 
-    An object the session already holds keeps any change not flushed yet; its other
-    attributes take the row's values. A new one enters the session as if a query had
-    loaded it.
+    `row` holds the primary key and any other columns. An object the session already
+    holds takes the row's values, except where it has a change not flushed yet. A new
+    one enters the session as if a query had loaded it; a column the row lacks is loaded
+    when first read.
     """
     session = db.session()
     mapper = inspect(cls)
