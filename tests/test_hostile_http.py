@@ -3,6 +3,7 @@ settings, and the security headers on every answer of the service."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -105,6 +106,41 @@ def test_links_keep_working_when_redis_is_down(make_app: Any, mailbox: Any) -> N
     # Counted in the process's memory meanwhile: still limited, never broken.
     assert client.get(validate).status_code == 200
     assert client.get(validate).status_code == 429
+
+
+def test_processes_share_one_count_in_redis(make_app: Any) -> None:
+    # Two processes (two apps on one Redis and one prefix) each hold a few hits unsent
+    # while the client is far from the limit; together they let through the limit and
+    # at most the few hits each had not sent yet.
+    first = _limited(make_app, RATE_LIMIT_LINKS="20/minute")
+    second = _limited(
+        make_app, RATE_LIMIT_LINKS="20/minute", QUEUE_PREFIX=first.config["QUEUE_PREFIX"]
+    )
+    path = "/i/unknown-token-abcdef/validate"
+    answers = [first.test_client().get(path, **_from("192.0.2.50")).status_code for _ in range(15)]
+    answers += [
+        second.test_client().get(path, **_from("192.0.2.50")).status_code for _ in range(15)
+    ]
+    allowed = answers.count(404)
+    assert 20 <= allowed <= 22 and answers[-1] == 429
+
+
+def test_a_client_far_from_the_limit_costs_no_round_trip_a_request(
+    make_app: Any, redis: Any
+) -> None:
+    app = _limited(make_app, RATE_LIMIT_LINKS="6000/minute")
+    client = app.test_client()
+    path = "/i/unknown-token-abcdef/validate"
+    before = redis.info("stats")["total_commands_processed"]
+    assert {client.get(path, **_from("192.0.2.60")).status_code for _ in range(100)} == {404}
+    # Every command Redis ran meanwhile, the INFO calls included.
+    assert redis.info("stats")["total_commands_processed"] - before < 20
+    # What was held back reaches Redis: a flush sends it all, for every client at once.
+    limits = app.extensions["panel_addon.limits"]
+    with limits.lock:
+        limits._flush(time.monotonic())
+    keys = redis.keys(f"*{app.config['QUEUE_PREFIX']}:ratelimit*")
+    assert sum(int(redis.get(key)) for key in keys) == 100
 
 
 # --- security headers -------------------------------------------------------------------
