@@ -16,6 +16,7 @@ from flask import (
 
 from . import lifecycle
 from .clock import now as clock_now
+from .database import outside_transaction
 from .formatting import clean_text, format_datetime
 from .i18n import translate
 from .lifecycle import Actor, State
@@ -144,6 +145,8 @@ def _link_or_error(token: str, purpose: str) -> Intervention | Response:
 
 @bp.get("/i/<token>/<any(validate, report):purpose>")
 def show(token: str, purpose: str) -> Response:
+    # GET never changes anything: no transaction to open and roll back.
+    outside_transaction()
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found

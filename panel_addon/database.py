@@ -42,6 +42,16 @@ def init_app(app: Flask) -> None:
             event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
 
 
+def outside_transaction() -> None:
+    """Run the rest of this request's statements each on its own, outside a transaction.
+
+    For a request that only reads: on PostgreSQL a query then costs one round trip, not
+    three (no BEGIN, no ROLLBACK at the end), and the statements the driver prepared
+    stay prepared (a ROLLBACK deallocates them all). Call it before the first query.
+    """
+    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def _checked_in(_dbapi_connection: Any, record: Any) -> None:
     if record is not None:
         record.info["checked_in_at"] = time.monotonic()

@@ -193,7 +193,7 @@ def _with_client(key: str) -> Any:
 
 def _load(key: str, value: Any) -> Intervention | None:
     """The intervention whose `key` column is `value`, with its client, in one query."""
-    row = db.session.execute(_with_client(key), {"key": value}).first()
+    row = writes.select_one(_with_client(key), {"key": value})
     if row is None:
         return None
     width = len(INTERVENTIONS.c)

@@ -10,14 +10,17 @@ query in the transaction, and the commit, sees them; a rollback drops them with 
 Inside a savepoint nothing is buffered, and a savepoint cannot begin while rows wait
 (write them first with `write()`): a rollback to it takes exactly its own rows.
 
-`adopt` turns a row that a Core statement returned (an UPDATE ... RETURNING, an upsert)
+`select_one` reads one row of a hot lookup straight through PostgreSQL's driver, a
+prepared statement with none of SQLAlchemy's result machinery; `adopt` turns a row that
+a Core statement returned (an UPDATE ... RETURNING, an upsert)
 into the session's object for it, without the SELECT a refresh would cost.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -28,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .models import Event, Task, db
+from .models import Event, Task, UTCDateTime, db
 
 T = TypeVar("T")
 
@@ -276,6 +279,55 @@ def _after_transaction(session: Any, transaction: Any) -> None:
     # Committed (the buffer was written), rolled back or closed: nothing of it remains.
     if transaction.parent is None:
         session.info.pop(_KEY, None)
+
+
+@dataclass(frozen=True)
+class _Driven:
+    sql: str  # in the driver's own parameter style
+    utc: tuple[int, ...]  # the positions of UTCDateTime columns
+
+
+@cache
+def _driven(statement: Any, dialect: Any) -> _Driven:
+    sql = str(statement.compile(dialect=dialect))
+    utc = tuple(
+        n
+        for n, column in enumerate(statement.selected_columns)
+        if isinstance(column.type, UTCDateTime)
+    )
+    return _Driven(sql, utc)
+
+
+def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
+    """The first row of a Core SELECT (built once and cached by the caller), or None.
+
+    On PostgreSQL it goes straight to psycopg as a prepared statement: on a hot lookup of
+    forty columns, SQLAlchemy's per-execution set-up and the cursor description it reads
+    cost more than the round trip. The values are what the models' types give (times as
+    aware UTC). Buffered rows are written first, as before any query of the session.
+    """
+    session = db.session()
+    if _KEY in session.info:
+        session._autoflush()
+        write(session)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return connection.execute(statement, params).first()  # type: ignore[no-any-return]
+    driven = _driven(statement, connection.dialect)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(driven.sql, params, prepare=True)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if not driven.utc:
+        return row  # type: ignore[no-any-return]
+    values = list(row)
+    for n in driven.utc:
+        if values[n] is not None:
+            values[n] = values[n].replace(tzinfo=UTC)
+    return values
 
 
 def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:

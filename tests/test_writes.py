@@ -12,6 +12,9 @@ from sqlalchemy import select, text
 
 from panel_addon import lifecycle, tasks, writes
 from panel_addon.models import Client, Event, Intervention, Task, db
+from panel_addon.tokens import make_token
+
+from .flow import complete, start
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -102,3 +105,43 @@ def test_naive_times_are_refused_as_the_models_refuse_them(iv: Any) -> None:
         db.session.commit()
     db.session.rollback()
     assert _trail() == []
+
+
+def test_a_lookup_through_the_driver_reads_what_the_orm_reads(iv: Any) -> None:
+    iv.deadline_at = NOW
+    iv.check_urls = ["/", "/checkout"]
+    db.session.commit()
+    db.session.expunge_all()
+    found = lifecycle.get_by_panel_id("iv-1")
+    assert found is not None
+    assert found.deadline_at == NOW and found.deadline_at.tzinfo is UTC
+    assert found.check_urls == ["/", "/checkout"] and found.client.email == "a@b.example"
+    assert found.restore_requested is False and found.backup_created_at is None
+    # Rows buffered before it are written first: the lookup sees them.
+    lifecycle.add_event(found, lifecycle.SYSTEM, "buffered", NOW)
+    row = writes.select_one(select(Event.type), {})
+    assert row is not None and list(row) == ["buffered"]
+
+
+def test_the_link_page_runs_outside_a_transaction(backend: str, app: Flask) -> None:
+    statuses: list[str] = []
+
+    @app.after_request
+    def _status(response: Any) -> Any:
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            statuses.append(connection.connection.driver_connection.info.transaction_status.name)
+        else:
+            statuses.append(str(connection.connection.driver_connection.in_transaction))
+        return response
+
+    client = app.test_client()
+    start(client)
+    complete(client)
+    with app.app_context():
+        found = lifecycle.get_by_panel_id("iv-1")
+        assert found is not None
+        token = make_token(found, "validate")
+    statuses.clear()
+    assert client.get(f"/i/{token}/validate").status_code == 200
+    assert statuses == ["IDLE" if backend == "postgresql" else "False"]
