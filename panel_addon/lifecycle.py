@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +29,7 @@ from .site_check_http import check_urls_for
 
 INTERVENTIONS = Intervention.__table__
 CLIENTS = Client.__table__
+_ID_AT = list(INTERVENTIONS.c.keys()).index("id")
 
 
 class State(StrEnum):
@@ -194,10 +196,15 @@ def _with_client(key: str) -> Any:
 def _load(key: str, value: Any) -> Intervention | None:
     """The intervention whose `key` column is `value`, with its client, in one query."""
     row = writes.select_one(_with_client(key), {"key": value})
-    if row is None:
-        return None
+    return None if row is None else adopt_with_client(row)
+
+
+def adopt_with_client(row: Sequence[Any]) -> Intervention | None:
+    """The intervention of a row of its columns then its client's (None if they are NULL)."""
     width = len(INTERVENTIONS.c)
     own, its_client = row[:width], row[width:]
+    if own[_ID_AT] is None:
+        return None
     intervention = writes.adopt(Intervention, dict(zip(INTERVENTIONS.c.keys(), own, strict=True)))
     client = writes.adopt(Client, dict(zip(CLIENTS.c.keys(), its_client, strict=True)))
     set_committed_value(intervention, "client", client)
@@ -213,9 +220,26 @@ def get(ident: int) -> Intervention | None:
     return _load("id", ident)
 
 
-def get_by_panel_id(panel_id: str) -> Intervention | None:
-    """The intervention the panel knows by this id, with its client (one query)."""
+class _LookUp:
+    """Stands for "not looked up yet" where a caller may pass what it already found."""
+
+
+LOOK_UP: Any = _LookUp()
+
+
+def get_by_panel_id(panel_id: str, found: Any = LOOK_UP) -> Intervention | None:
+    """The intervention the panel knows by this id, with its client (one query).
+
+    `found` is that intervention (or None) when the caller has just read it.
+    """
+    if found is not LOOK_UP:
+        return found  # type: ignore[no-any-return]
     return _load("panel_id", str(panel_id))
+
+
+def with_client_by_panel_id() -> Any:
+    """The SELECT of an intervention by `panel_id` with its client: what `_load` reads."""
+    return _with_client("panel_id")
 
 
 def _staff_note(key: str, **values: Any) -> str:
@@ -338,7 +362,7 @@ def _check_urls(data: dict[str, Any]) -> list[str]:
     return check_urls_for(data.get("site"), data.get("check_urls"), _setting("SITE_CHECK_MAX_URLS"))
 
 
-def start(data: dict[str, Any], now: datetime) -> Intervention:
+def start(data: dict[str, Any], now: datetime, found: Any = LOOK_UP) -> Intervention:
     """Record an intervention the panel started.
 
     Creates the client (or refreshes their details) and the intervention in
@@ -347,7 +371,7 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
     deduplicates redeliveries by `webhook-id`; a second start of the same id raises
     TransitionError.
     """
-    existing = get_by_panel_id(data["id"])
+    existing = get_by_panel_id(data["id"], found)
     if existing is not None:
         raise TransitionError("start", existing.state)
     intervention = _new_intervention(data, now)
@@ -366,7 +390,7 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
     return intervention
 
 
-def complete(data: dict[str, Any], now: datetime) -> Intervention:
+def complete(data: dict[str, Any], now: datetime, found: Any = LOOK_UP) -> Intervention:
     """Record the end of the work and open the client's validation window.
 
     Sets the deadline (completion + VALIDATION_WINDOW) and the backup's expiry
@@ -377,7 +401,7 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
     (`site_check_overdue`). Raises TransitionError unless the intervention is in
     progress (or unknown, when `data` carries the fields of a start).
     """
-    intervention = get_by_panel_id(data["id"])
+    intervention = get_by_panel_id(data["id"], found)
     completed_at = min(data.get("completed_at") or now, now)
     values: dict[str, Any] = {
         "completed_at": completed_at,
@@ -588,13 +612,15 @@ def recheck_site(intervention: Intervention, actor: Actor, now: datetime) -> Non
     tasks.schedule(intervention, "site", "site_snapshot", {"phase": "after"}, now, now)
 
 
-def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> Intervention:
+def cancel(
+    panel_id: str, reason: str | None, actor: Actor, now: datetime, found: Any = LOOK_UP
+) -> Intervention:
     """Cancel an intervention: no more mail or deadline for it; the backup keeps its expiry.
 
     Raises NotFoundError or TransitionError. Safe against redelivery (a second cancel
     raises TransitionError and changes nothing).
     """
-    intervention = _require(panel_id)
+    intervention = _require(panel_id, found)
     values: dict[str, Any] = {"cancelled_reason": reason, "mail_held_at": None}
     if intervention.backup_state == BackupState.KEPT and intervention.backup_expires_at is None:
         values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
@@ -608,8 +634,8 @@ def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> In
     return intervention
 
 
-def _require(panel_id: str) -> Intervention:
-    intervention = get_by_panel_id(panel_id)
+def _require(panel_id: str, found: Any = LOOK_UP) -> Intervention:
+    intervention = get_by_panel_id(panel_id, found)
     if intervention is None:
         raise NotFoundError(f"no intervention with id {panel_id!r}")
     return intervention

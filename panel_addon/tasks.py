@@ -119,7 +119,7 @@ def commit_and_kick() -> None:
     Enqueueing happens after the commit so a worker never looks for rows that are not
     there yet; if Redis is down the sweep finds the rows later.
     """
-    db.session.commit()
+    writes.commit()
     kinds = _pending_kicks()
     if kinds:
         kick(sorted(kinds))

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema_rs
 from flask import Blueprint, Response, current_app, jsonify, request
 from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -281,10 +282,11 @@ def receive() -> Response:
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).
-        if not _record(webhook_id, event_type, data["id"], now):
+        delivered, found = _record(webhook_id, event_type, data["id"], now)
+        if not delivered:
             db.session.rollback()
             return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
-        intervention = _apply(event_type, data, now)
+        intervention = _apply(event_type, data, now, found)
         # Answered from the rows as they are now: the commit expires them, and reading
         # them back afterwards costs one more query.
         answer, state = _answer(intervention), intervention.state
@@ -311,19 +313,27 @@ def receive() -> Response:
     return answer
 
 
-def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> bool:
-    """Insert the delivery; False when this `webhook-id` was delivered before."""
+def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> tuple[bool, Any]:
+    """Insert the delivery: (False, ...) when this `webhook-id` was delivered before.
+
+    Else (True, found): on PostgreSQL the same statement reads the intervention the
+    panel knows by `panel_id` (found: it with its client, or None); on SQLite found is
+    LOOK_UP, for the lifecycle to read it.
+    """
+    params = {
+        "webhook_id": webhook_id,
+        "event_type": event_type,
+        "intervention_panel_id": panel_id,
+        "received_at": now,
+    }
     dialect = db.session.get_bind().dialect.name
-    row = db.session.execute(
-        _record_statement(dialect),
-        {
-            "webhook_id": webhook_id,
-            "event_type": event_type,
-            "intervention_panel_id": panel_id,
-            "received_at": now,
-        },
-    ).first()
-    return row is not None
+    if dialect == "postgresql":
+        row = writes.select_one(_record_and_find(), {**params, "key": panel_id})
+        if row is None:
+            return False, None
+        return True, lifecycle.adopt_with_client(row[1:])
+    found = db.session.execute(_record_statement(dialect), params).first()
+    return found is not None, lifecycle.LOOK_UP
 
 
 @cache
@@ -331,14 +341,25 @@ def _record_statement(dialect: str) -> Any:
     table = WebhookDelivery.__table__
     return (
         writes.insert_for(table, dialect)
+        .values({c.key: bindparam(c.key) for c in table.c})
         .on_conflict_do_nothing(index_elements=[table.c.webhook_id])
         .returning(table.c.webhook_id)
     )
 
 
-def _apply(event_type: str, data: dict[str, Any], now: datetime) -> Intervention:
+@cache
+def _record_and_find() -> Any:
+    # One row when the delivery is new: its id, then the intervention and its client
+    # (NULLs when the panel's id is new too); none when it was delivered before.
+    delivery = _record_statement("postgresql").cte("delivery")
+    found = lifecycle.with_client_by_panel_id().subquery("found")
+    joined = delivery.outerjoin(found, true())
+    return select(delivery.c.webhook_id, *found.c).select_from(joined)
+
+
+def _apply(event_type: str, data: dict[str, Any], now: datetime, found: Any) -> Intervention:
     if event_type == "intervention.started":
-        return lifecycle.start(data, now)
+        return lifecycle.start(data, now, found)
     if event_type == "intervention.completed":
-        return lifecycle.complete(data, now)
-    return lifecycle.cancel(data["id"], data.get("reason"), lifecycle.PANEL, now)
+        return lifecycle.complete(data, now, found)
+    return lifecycle.cancel(data["id"], data.get("reason"), lifecycle.PANEL, now, found)

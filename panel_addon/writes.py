@@ -19,7 +19,8 @@ into the session's object for it, without the SELECT a refresh would cost.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from flask_sqlalchemy.session import Session
 from sqlalchemy import JSON, Table, bindparam, event, insert, inspect, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -105,26 +107,7 @@ def write(session: Any = None) -> None:
     connection = session.connection()
     cancel, done = pending.get(_CANCEL), pending.get(_DONE)
     if connection.dialect.name == "postgresql":
-        # One round trip, whatever the number of rows: the rows of each table go as one
-        # JSON parameter, and the task updates and the events' INSERT are CTEs of the
-        # tasks' INSERT.
-        params: dict[str, Any] = {
-            "e_rows": _json_rows(pending.get(EVENTS, [])),
-            "t_rows": _json_rows(pending.get(TASKS, [])),
-        }
-        if cancel is not None:
-            params.update(
-                c_intervention_id=cancel["intervention_id"],
-                c_actions=cancel["actions"],
-                c_now=_naive_utc(cancel["now"]),
-            )
-        if done is not None:
-            params.update(
-                d_id=done["id"],
-                d_done_at=_naive_utc(done["done_at"]),
-                d_result=None if done["result"] is None else json.dumps(done["result"]),
-            )
-        connection.execute(_postgresql_statement(cancel is not None, done is not None), params)
+        connection.execute(*_postgresql_write(pending))
         return
     if cancel is not None:
         connection.execute(_cancel_statement(), {"c_" + k: v for k, v in cancel.items()})
@@ -133,6 +116,82 @@ def write(session: Any = None) -> None:
     for table in (EVENTS, TASKS):
         if pending.get(table):
             connection.execute(insert(table), pending[table])
+
+
+def _postgresql_write(pending: dict[Any, Any]) -> tuple[Any, dict[str, Any]]:
+    """The buffered rows as one statement and its parameters.
+
+    One round trip, whatever the number of rows: the rows of each table go as one JSON
+    parameter, and the task updates and the events' INSERT are CTEs of the tasks' INSERT.
+    """
+    cancel, done = pending.get(_CANCEL), pending.get(_DONE)
+    params: dict[str, Any] = {
+        "e_rows": _json_rows(pending.get(EVENTS, [])),
+        "t_rows": _json_rows(pending.get(TASKS, [])),
+    }
+    if cancel is not None:
+        params.update(
+            c_intervention_id=cancel["intervention_id"],
+            c_actions=cancel["actions"],
+            c_now=_naive_utc(cancel["now"]),
+        )
+    if done is not None:
+        params.update(
+            d_id=done["id"],
+            d_done_at=_naive_utc(done["done_at"]),
+            d_result=None if done["result"] is None else json.dumps(done["result"]),
+        )
+    return _postgresql_statement(cancel is not None, done is not None), params
+
+
+def commit() -> None:
+    """Commit the session; on PostgreSQL its buffered rows go with the COMMIT.
+
+    The rows' statement and the COMMIT are pipelined: one round trip where a write then
+    a commit took two. The ORM's own pending objects are flushed first, as a commit
+    would; the session then commits as usual, with nothing left to send.
+    """
+    session = db.session()
+    if session.info.get(_KEY) and not session.in_nested_transaction():
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            session.flush()
+            statement, params = _postgresql_write(session.info.pop(_KEY))
+            sql = _driven(statement, connection.dialect).sql
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            # Sent together at the pipeline's one Sync. (Its commit() would sync
+            # twice: a round trip more.)
+            with _driver_errors(connection, sql, params), driver.pipeline():
+                driver.execute(sql, params, prepare=True)
+                driver.execute("COMMIT", prepare=False)
+    session.commit()
+
+
+@contextmanager
+def _driver_errors(connection: Any, sql: str, params: Any) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's, as if SQLAlchemy had run `sql`.
+
+    The app's error handlers know SQLAlchemy's exceptions (a lost database is a 503),
+    and a connection the error broke is dropped from the pool.
+    """
+    dialect = connection.dialect
+    base = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as exc:
+        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            base,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from exc
 
 
 @cache
@@ -290,11 +349,8 @@ class _Driven:
 @cache
 def _driven(statement: Any, dialect: Any) -> _Driven:
     sql = str(statement.compile(dialect=dialect))
-    utc = tuple(
-        n
-        for n, column in enumerate(statement.selected_columns)
-        if isinstance(column.type, UTCDateTime)
-    )
+    columns = getattr(statement, "selected_columns", ())
+    utc = tuple(n for n, column in enumerate(columns) if isinstance(column.type, UTCDateTime))
     return _Driven(sql, utc)
 
 
@@ -304,7 +360,8 @@ def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
     On PostgreSQL it goes straight to psycopg as a prepared statement: on a hot lookup of
     forty columns, SQLAlchemy's per-execution set-up and the cursor description it reads
     cost more than the round trip. The values are what the models' types give (times as
-    aware UTC). Buffered rows are written first, as before any query of the session.
+    aware UTC; given times must be aware). Buffered rows are written first, as before
+    any query of the session.
     """
     session = db.session()
     if _KEY in session.info:
@@ -316,7 +373,9 @@ def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
     driven = _driven(statement, connection.dialect)
     driver = connection.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor:
+    # Times as the models' UTCDateTime stores them: naive UTC.
+    params = {k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in params.items()}
+    with _driver_errors(connection, driven.sql, params), driver.cursor() as cursor:
         cursor.execute(driven.sql, params, prepare=True)
         row = cursor.fetchone()
     if row is None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from panel_addon import lifecycle, tasks, writes
 from panel_addon.models import Client, Event, Intervention, Task, db
@@ -145,3 +146,31 @@ def test_the_link_page_runs_outside_a_transaction(backend: str, app: Flask) -> N
     statuses.clear()
     assert client.get(f"/i/{token}/validate").status_code == 200
     assert statuses == ["IDLE" if backend == "postgresql" else "False"]
+
+
+def test_the_rows_commit_with_the_sessions_own_changes(iv: Any) -> None:
+    ident = iv.id
+    iv.summary = "changed through the ORM"
+    lifecycle.add_event(iv, lifecycle.SYSTEM, "with_commit", NOW)
+    tasks.schedule(iv, "mail", "send_mail", {"n": 1}, NOW, NOW)
+    writes.commit()
+    db.session.close()
+    assert _trail() == ["with_commit"]
+    assert db.session.get(Intervention, ident).summary == "changed through the ORM"
+    assert [t.payload for t in db.session.scalars(select(Task))] == [{"n": 1}]
+
+
+def test_a_row_the_database_refuses_fails_the_commit_and_lands_nothing(iv: Any) -> None:
+    iv.summary = "never committed"
+    lifecycle.add_event(iv, lifecycle.SYSTEM, "fine", NOW)
+    ghost = Intervention(id=9999)  # no such row: its task breaks the foreign key
+    tasks.schedule(ghost, "mail", "send_mail", {}, NOW, NOW)
+    with pytest.raises(IntegrityError):
+        writes.commit()
+    db.session.rollback()
+    assert _trail() == []
+    assert db.session.get(Intervention, iv.id).summary is None
+    # The session, and its pooled connection, go on as usual.
+    lifecycle.add_event(iv, lifecycle.SYSTEM, "after", NOW)
+    writes.commit()
+    assert _trail() == ["after"]
