@@ -134,14 +134,11 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
         unannounced_delay = time.monotonic() - sent
 
         with database(postgres_schema) as db, db.engine.connect() as blocker:
-            # Hold the intervention's task rows: the validation's transaction blocks on them
-            # (cancelling the reminders) after it has moved the intervention to validated,
-            # before its commit.
+            # Hold the intervention's row: the validation's transaction blocks on it when
+            # it moves the intervention to validated, inside its transaction, before its
+            # events, tasks and COMMIT are sent.
             blocker.execute(
-                text(
-                    "SELECT id FROM tasks WHERE state = 'pending' AND intervention_id = "
-                    "(SELECT id FROM interventions WHERE panel_id = 'iv-1') FOR UPDATE"
-                )
+                text("SELECT id FROM interventions WHERE panel_id = 'iv-1' FOR UPDATE")
             )
             attempt = threading.Thread(
                 target=lambda: _quietly(post_form, _links(mailbox, 1)["validate"], {}), daemon=True
@@ -150,7 +147,7 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
             wait_for(
                 lambda: db.scalar(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query ILIKE '%UPDATE tasks SET state = ''cancelled''%'"
+                    "AND query ILIKE 'UPDATE interventions SET%'"
                 ),
                 what="the validation to wait inside its transaction",
             )
