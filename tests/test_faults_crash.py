@@ -137,9 +137,7 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
             # Hold the intervention's row: the validation's transaction blocks on it when
             # it moves the intervention to validated, inside its transaction, before its
             # events, tasks and COMMIT are sent.
-            blocker.execute(
-                text("SELECT id FROM interventions WHERE panel_id = 'iv-1' FOR UPDATE")
-            )
+            blocker.execute(text("SELECT id FROM interventions WHERE panel_id = 'iv-1' FOR UPDATE"))
             attempt = threading.Thread(
                 target=lambda: _quietly(post_form, _links(mailbox, 1)["validate"], {}), daemon=True
             )
