@@ -10,10 +10,11 @@ query in the transaction, and the commit, sees them; a rollback drops them with 
 Inside a savepoint nothing is buffered, and a savepoint cannot begin while rows wait
 (write them first with `write()`): a rollback to it takes exactly its own rows.
 
+`commit` sends the last buffered rows with the COMMIT, in one round trip on PostgreSQL.
 `select_one` reads one row of a hot lookup straight through PostgreSQL's driver, a
-prepared statement with none of SQLAlchemy's result machinery; `adopt` turns a row that
-a Core statement returned (an UPDATE ... RETURNING, an upsert)
-into the session's object for it, without the SELECT a refresh would cost.
+prepared statement with none of SQLAlchemy's result machinery. `adopt` turns a row that
+a Core statement returned (an UPDATE ... RETURNING, an upsert) into the session's object
+for it, without the SELECT a refresh would cost.
 """
 
 from __future__ import annotations
