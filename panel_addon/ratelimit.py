@@ -152,14 +152,11 @@ class Limits:
         window = self.windows.get(key)
         if window is None:
             window = self.windows[key] = _Window(limit, key)
-        if window.lets_through_unsent(now):
-            window.unsent += 1
-            if now - self.flushed_at >= FLUSH_SECONDS:
-                self._flush(now)
-            return 0
+        unasked = window.lets_through_unsent(now)
         window.unsent += 1
-        self._flush(now)
-        if window.counted <= limit.amount:
+        if not unasked or now - self.flushed_at >= FLUSH_SECONDS:
+            self._flush(now)
+        if unasked or window.counted <= limit.amount:
             return 0
         ends = window.ends if window.ends is not None else now + limit.get_expiry()
         return max(1, min(limit.get_expiry(), int(ends - now) + 1))
