@@ -16,7 +16,7 @@ from flask import (
 
 from . import lifecycle
 from .clock import now as clock_now
-from .database import outside_transaction
+from .database import begin_with_first_statement, outside_transaction
 from .formatting import clean_text, format_datetime
 from .i18n import translate
 from .lifecycle import Actor, State
@@ -155,6 +155,7 @@ def show(token: str, purpose: str) -> Response:
 
 @bp.post("/i/<token>/<any(validate, report):purpose>")
 def act(token: str, purpose: str) -> Response:
+    begin_with_first_statement()
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
@@ -35,7 +36,9 @@ def init_app(app: Flask) -> None:
         engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        elif not options.get("pool_pre_ping"):
+        else:
+            event.listen(engine, "before_cursor_execute", _begin_if_idle)
+        if engine.dialect.name != "sqlite" and not options.get("pool_pre_ping"):
             # pool_pre_ping checks every connection at every checkout; this checks only
             # those that sat idle, where a restart or a firewall may have cut them.
             event.listen(engine, "checkin", _checked_in)
@@ -50,6 +53,46 @@ def outside_transaction() -> None:
     stay prepared (a ROLLBACK deallocates them all). Call it before the first query.
     """
     db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+# The execution option of a connection whose transaction the service begins itself.
+BEGIN_WITH_FIRST = "panel_addon_begin_with_first"
+
+
+def begin_with_first_statement() -> None:
+    """Begin this transaction with its first statement, in the same round trip.
+
+    psycopg sends a transaction's BEGIN on its own and waits for the answer before the
+    first statement: on a busy write path, a round trip in four. Here, on PostgreSQL,
+    the driver is left in autocommit mode and the service sends the BEGIN itself,
+    pipelined with the first statement where the service sends that one straight
+    to the driver (`writes.select_one`, `writes.commit`), else just before it. The
+    transaction is the same one: every statement is inside it, and commit and rollback
+    end it (the driver sends them whenever a transaction is open). Call it before the
+    transaction's first query (in a transaction already begun it does nothing); it
+    lasts until the transaction ends. SQLite ignores it.
+    """
+    session = db.session
+    if not session().in_transaction() and session.get_bind().dialect.name == "postgresql":
+        session.connection(
+            execution_options={"isolation_level": "AUTOCOMMIT", BEGIN_WITH_FIRST: True}
+        )
+
+
+def needs_begin(connection: Any, driver: Any) -> bool:
+    """Whether the service must send BEGIN before this connection's next statement."""
+    return bool(
+        connection.get_execution_options().get(BEGIN_WITH_FIRST)
+        and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    )
+
+
+def _begin_if_idle(
+    connection: Any, cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any
+) -> None:
+    # A statement SQLAlchemy sends on such a connection, with no transaction open yet.
+    if needs_begin(connection, cursor.connection):
+        cursor.connection.execute("BEGIN", prepare=False)
 
 
 def _checked_in(_dbapi_connection: Any, record: Any) -> None:

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, inspect, select, update
+from sqlalchemy import ARRAY, String, any_, bindparam, insert, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import tasks, writes
@@ -152,33 +152,36 @@ def _transition(
     sources, target = TRANSITIONS[action]
     allowed = [s.value for s in sources if s is not None]
     values.update(state=target.value, updated_at=now)
-    row = db.session.execute(
-        _conditional_update(tuple(sorted(values))),
+    row = writes.returning_one(
+        _conditional_update(tuple(sorted(values)), db.session.get_bind().dialect.name),
         {"_id": intervention.id, "_from": allowed, **{f"v_{k}": v for k, v in values.items()}},
-    ).first()
+        reads_buffered=False,
+    )
     if row is None:
         db.session.refresh(intervention)
         raise TransitionError(action, intervention.state)
     previous = intervention.state
-    writes.adopt(Intervention, row._mapping)
+    writes.adopt(Intervention, row)
     add_event(intervention, actor, action, now, from_state=previous, to_state=target.value)
     return previous
 
 
 @cache
-def _conditional_update(keys: tuple[str, ...]) -> Any:
+def _conditional_update(keys: tuple[str, ...], dialect: str) -> Any:
     """UPDATE interventions SET <keys> WHERE id = :_id AND state IN :_from RETURNING them.
 
     Only what changed comes back (each column returned costs as much to describe as to
-    read); the rest of the object stays as it was loaded.
+    read); the rest of the object stays as it was loaded. On PostgreSQL the states are
+    one array parameter (`= ANY`), so the statement is the same whatever their number.
     """
     table = INTERVENTIONS
+    if dialect == "postgresql":
+        sources = table.c.state == any_(bindparam("_from", type_=ARRAY(String)))
+    else:
+        sources = table.c.state.in_(bindparam("_from", expanding=True))
     return (
         update(table)
-        .where(
-            table.c.id == bindparam("_id"),
-            table.c.state.in_(bindparam("_from", expanding=True)),
-        )
+        .where(table.c.id == bindparam("_id"), sources)
         .values({key: bindparam(f"v_{key}") for key in keys})
         .returning(table.c.id, *(table.c[key] for key in keys))
     )
@@ -273,8 +276,8 @@ def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: 
 _REFRESHED = ("name", "language", "timezone")
 
 
-def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
-    """Create the client, or refresh the details the panel sent (one statement)."""
+def _client_values(data: dict[str, Any], now: datetime) -> tuple[dict[str, Any], tuple[bool, ...]]:
+    """The client's row as the panel sent it, and which of _REFRESHED it sent."""
     values = {
         "id": str(data["id"]),
         "email": data["email"],
@@ -286,19 +289,38 @@ def _upsert_client(data: dict[str, Any], now: datetime) -> Client:
         "updated_at": now,
     }
     given = (bool(data.get("name")), data.get("language") is not None, bool(values["timezone"]))
-    row = db.session.execute(_client_upsert(db.session.get_bind().dialect.name, given), values)
+    return values, given
+
+
+def _adopt_client(values: dict[str, Any], given: tuple[bool, ...], eligible: bool) -> Client:
     # What the row now holds for certain: what was just written, and the eligibility
     # it already had. Anything else is read if it is asked for.
-    known = {"id": values["id"], "email": values["email"], "updated_at": now}
+    known = {"id": values["id"], "email": values["email"], "updated_at": values["updated_at"]}
     for column, sent in zip(_REFRESHED, given, strict=True):
         if sent:
             known[column] = values[column]
-    return writes.adopt(Client, {**known, "eligible": row.scalar_one()})
+    return writes.adopt(Client, {**known, "eligible": eligible})
+
+
+# The client's columns a webhook writes.
+_CLIENT_SENT = (
+    "id",
+    "email",
+    "name",
+    "language",
+    "timezone",
+    "eligible",
+    "created_at",
+    "updated_at",
+)
 
 
 @cache
-def _client_upsert(dialect: str, given: tuple[bool, bool, bool]) -> Any:
-    statement = writes.insert_for(CLIENTS, dialect)
+def _client_upsert(dialect: str, given: tuple[bool, ...], prefix: str = "") -> Any:
+    """Create the client, or refresh the details the panel sent; RETURNING eligible."""
+    statement = writes.insert_for(CLIENTS, dialect).values(
+        {key: bindparam(prefix + key, type_=CLIENTS.c[key].type) for key in _CLIENT_SENT}
+    )
     new = statement.excluded
     update_ = {"email": new.email, "updated_at": new.updated_at}
     for column, sent in zip(_REFRESHED, given, strict=True):
@@ -310,13 +332,16 @@ def _client_upsert(dialect: str, given: tuple[bool, bool, bool]) -> Any:
 
 
 def _new_intervention(data: dict[str, Any], now: datetime, **values: Any) -> Intervention:
-    """Insert the intervention (in progress, or as `values` say) and its client."""
-    client = _upsert_client(data["client"], now)
+    """Insert the intervention (in progress, or as `values` say) and its client.
+
+    On PostgreSQL the client's upsert and the intervention's INSERT are one statement.
+    """
+    client_row, given = _client_values(data["client"], now)
     backup = data.get("backup") or {}
     row: dict[str, Any] = {
         "panel_id": str(data["id"]),
         "ticket_id": None if data.get("ticket_id") is None else str(data["ticket_id"]),
-        "client_id": client.id,
+        "client_id": client_row["id"],
         "site": data.get("site"),
         "technician": data.get("technician"),
         "summary": None,
@@ -345,7 +370,17 @@ def _new_intervention(data: dict[str, Any], now: datetime, **values: Any) -> Int
     row.update(values)
     if row["backup_state"] == BackupState.NONE:
         row["backup_expires_at"] = None
-    row["id"] = db.session.execute(_insert_intervention(), row).scalar_one()
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        params = {**row, **{f"c_{k}": v for k, v in client_row.items()}}
+        inserted = writes.returning_one(_insert_with_client(given), params)
+        assert inserted is not None
+        row["id"], eligible = inserted["id"], inserted["eligible"]
+    else:
+        upsert = db.session.execute(_client_upsert(dialect, given), client_row)
+        eligible = upsert.scalar_one()
+        row["id"] = db.session.execute(_insert_intervention(), row).scalar_one()
+    client = _adopt_client(client_row, given, eligible)
     intervention = writes.adopt(Intervention, row)
     set_committed_value(intervention, "client", client)
     return intervention
@@ -354,6 +389,22 @@ def _new_intervention(data: dict[str, Any], now: datetime, **values: Any) -> Int
 @cache
 def _insert_intervention() -> Any:
     return insert(INTERVENTIONS).returning(INTERVENTIONS.c.id)
+
+
+@cache
+def _insert_with_client(given: tuple[bool, ...]) -> Any:
+    # The client's upsert is a CTE of the intervention's INSERT, which returns the
+    # client's eligibility beside the new id.
+    client = _client_upsert("postgresql", given, "c_").cte("client")
+    columns = [c for c in INTERVENTIONS.c if c.key != "id"]
+    return (
+        insert(INTERVENTIONS)
+        .values({c.key: bindparam(c.key, type_=c.type) for c in columns})
+        .add_cte(client)
+        .returning(
+            INTERVENTIONS.c.id, select(client.c.eligible).scalar_subquery().label("eligible")
+        )
+    )
 
 
 def _check_urls(data: dict[str, Any]) -> list[str]:
@@ -476,13 +527,14 @@ def _open_window(
         values["deadline_at"] = now + _setting("VALIDATION_WINDOW")
         if intervention.backup_state != BackupState.NONE:
             values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
-    row = db.session.execute(
+    row = writes.returning_one(
         _window_update(tuple(sorted(values)), held),
         {"_id": intervention.id, **{f"v_{k}": v for k, v in values.items()}},
-    ).first()
+        reads_buffered=False,
+    )
     if row is None:
         return False
-    writes.adopt(Intervention, row._mapping)
+    writes.adopt(Intervention, row)
     deadline = intervention.deadline_at
     assert deadline is not None
 

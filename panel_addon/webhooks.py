@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from . import lifecycle, writes
 from .clock import now as clock_now
+from .database import begin_with_first_statement
 from .errors import ApiError
 from .formatting import clean_text
 from .models import Intervention, WebhookDelivery, db
@@ -279,6 +280,7 @@ def receive() -> Response:
     webhook_id = request.headers["webhook-id"]
 
     now = clock_now()
+    begin_with_first_statement()
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).

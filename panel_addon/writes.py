@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .database import needs_begin
 from .models import Event, Task, UTCDateTime, db
 
 T = TypeVar("T")
@@ -164,6 +165,8 @@ def commit() -> None:
             # Sent together at the pipeline's one Sync. (Its commit() would sync
             # twice: a round trip more.)
             with _driver_errors(connection, sql, params), driver.pipeline():
+                if needs_begin(connection, driver):
+                    driver.execute("BEGIN", prepare=False)
                 driver.execute(sql, params, prepare=True)
                 driver.execute("COMMIT", prepare=False)
     session.commit()
@@ -344,15 +347,22 @@ def _after_transaction(session: Any, transaction: Any) -> None:
 @dataclass(frozen=True)
 class _Driven:
     sql: str  # in the driver's own parameter style
-    utc: tuple[int, ...]  # the positions of UTCDateTime columns
+    names: tuple[str, ...]  # the keys of the columns it returns
+    utc: tuple[int, ...]  # the positions of UTCDateTime columns among them
+    json: frozenset[str]  # the parameters bound to JSON columns
+    fixed: dict[str, Any]  # the values the statement holds itself (`state == "x"`)
 
 
 @cache
 def _driven(statement: Any, dialect: Any) -> _Driven:
-    sql = str(statement.compile(dialect=dialect))
-    columns = getattr(statement, "selected_columns", ())
+    compiled = statement.compile(dialect=dialect)
+    columns = list(getattr(statement, "exported_columns", ()))
     utc = tuple(n for n, column in enumerate(columns) if isinstance(column.type, UTCDateTime))
-    return _Driven(sql, utc)
+    json_binds = frozenset(
+        name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)
+    )
+    fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+    return _Driven(str(compiled), tuple(c.key for c in columns), utc, json_binds, fixed)
 
 
 def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
@@ -361,33 +371,66 @@ def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
     On PostgreSQL it goes straight to psycopg as a prepared statement: on a hot lookup of
     forty columns, SQLAlchemy's per-execution set-up and the cursor description it reads
     cost more than the round trip. The values are what the models' types give (times as
-    aware UTC; given times must be aware). Buffered rows are written first, as before
-    any query of the session.
+    aware UTC; given times must be aware; JSON columns take Python values). The ORM's
+    pending changes and the buffered rows are written first, as before any query.
     """
+    return _one(statement, params)[1]
+
+
+def returning_one(
+    statement: Any, params: dict[str, Any], *, reads_buffered: bool = True
+) -> dict[str, Any] | None:
+    """The row a Core INSERT or UPDATE ... RETURNING gives, by column key, or None.
+
+    Sent as `select_one` sends a SELECT: straight to psycopg on PostgreSQL. A statement
+    that reads neither events nor tasks (`reads_buffered=False`: an UPDATE of the
+    intervention, say) goes before the buffered rows, which wait for the next statement
+    that needs them or the commit: a round trip less.
+    """
+    names, row = _one(statement, params, reads_buffered)
+    return None if row is None else dict(zip(names, row, strict=True))
+
+
+def _driver_value(value: Any, json_column: bool) -> Any:
+    # A time as the models' UTCDateTime stores it, naive UTC; JSON as its text.
+    if json_column:
+        return None if value is None else json.dumps(value)
+    return _naive_utc(value) if isinstance(value, datetime) else value
+
+
+def _one(
+    statement: Any, params: dict[str, Any], reads_buffered: bool = True
+) -> tuple[Sequence[str], Sequence[Any] | None]:
+    # As before any query of the session: the ORM's pending objects, then the rows.
     session = db.session()
-    if _KEY in session.info:
-        session._autoflush()
+    session._autoflush()
+    if reads_buffered and _KEY in session.info:
         write(session)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        return connection.execute(statement, params).first()  # type: ignore[no-any-return]
+        found = connection.execute(statement, params).first()
+        return (() if found is None else tuple(found._fields)), found
     driven = _driven(statement, connection.dialect)
     driver = connection.connection.driver_connection
     assert driver is not None
-    # Times as the models' UTCDateTime stores them: naive UTC.
-    params = {k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in params.items()}
+    given = {**driven.fixed, **params}
+    params = {k: _driver_value(v, k in driven.json) for k, v in given.items()}
     with _driver_errors(connection, driven.sql, params), driver.cursor() as cursor:
-        cursor.execute(driven.sql, params, prepare=True)
+        if needs_begin(connection, driver):
+            # The transaction's BEGIN and its first statement, in one round trip.
+            with driver.pipeline():
+                driver.execute("BEGIN", prepare=False)
+                cursor.execute(driven.sql, params, prepare=True)
+        else:
+            cursor.execute(driven.sql, params, prepare=True)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    if not driven.utc:
-        return row  # type: ignore[no-any-return]
+    if row is None or not driven.utc:
+        return driven.names, row
     values = list(row)
     for n in driven.utc:
         if values[n] is not None:
             values[n] = values[n].replace(tzinfo=UTC)
-    return values
+    return driven.names, values
 
 
 def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:

@@ -4,6 +4,7 @@ in the order they were made, and read the same on both databases."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from panel_addon import lifecycle, tasks, writes
+from panel_addon.database import begin_with_first_statement
 from panel_addon.models import Client, Event, Intervention, Task, db
 from panel_addon.tokens import make_token
 
@@ -174,3 +176,98 @@ def test_a_row_the_database_refuses_fails_the_commit_and_lands_nothing(iv: Any) 
     lifecycle.add_event(iv, lifecycle.SYSTEM, "after", NOW)
     writes.commit()
     assert _trail() == ["after"]
+
+
+def test_a_transaction_begun_with_its_first_statement_is_one_transaction(
+    backend: str, iv: Any
+) -> None:
+    ident = iv.id
+    db.session.commit()
+    db.session.expunge_all()
+    # Begun by a lookup through the driver: a rollback takes everything after it.
+    begin_with_first_statement()
+    found = lifecycle.get(ident)
+    assert found is not None
+    if backend == "postgresql":
+        driver = db.session.connection().connection.driver_connection
+        assert driver.autocommit and driver.info.transaction_status.name == "INTRANS"
+    found.summary = "rolled back"
+    db.session.flush()
+    lifecycle.add_event(found, lifecycle.SYSTEM, "rolled_back", NOW)
+    writes.write()
+    db.session.rollback()
+    assert _trail() == [] and db.session.get(Intervention, ident).summary is None
+    db.session.commit()
+    # Begun by a statement SQLAlchemy sends (an ORM flush): the commit takes it all.
+    begin_with_first_statement()
+    db.session.get(Intervention, ident).summary = "committed"
+    db.session.flush()
+    lifecycle.add_event(found, lifecycle.SYSTEM, "committed", NOW)
+    writes.commit()
+    db.session.close()
+    assert _trail() == ["committed"]
+    assert db.session.get(Intervention, ident).summary == "committed"
+    # The pooled connection goes back to the driver's own transactions.
+    if backend == "postgresql":
+        assert not db.session.connection().connection.driver_connection.autocommit
+
+
+def _round_trips(trace: Path) -> int:
+    # A client waits for the server at each Sync of the extended protocol and at each
+    # simple Query.
+    fields = [line.split("\t") for line in trace.read_text().splitlines()]
+    sent = [f[2].split()[0] for f in fields if len(f) > 2 and f[0] == "F"]
+    return sum(1 for message in sent if message in ("Sync", "Query"))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_the_busy_requests_wait_for_postgresql_as_few_times_as_said(
+    backend: str, make_app: Any, postgres_schema: str, tmp_path: Path
+) -> None:
+    from psycopg.pq import Trace
+
+    # One pooled connection, so the statements the warm-up prepared are prepared for
+    # the requests counted; no site check, as in bench/.
+    app = make_app(
+        SITE_CHECK_ENABLED=False,
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "connect_args": {"options": f"-csearch_path={postgres_schema}"},
+            "pool_size": 1,
+            "max_overflow": 0,
+        },
+    )
+    client = app.test_client()
+
+    def decide(token: str) -> Any:
+        return client.get(f"/i/{token}/validate"), client.post(f"/i/{token}/validate")
+
+    start(client, "warm-up")
+    complete(client, "warm-up")
+    traced: dict[str, int] = {}
+
+    def count(name: str, request: Any) -> Any:
+        trace = tmp_path / f"{name}.trace"
+        with trace.open("w") as out:
+            with app.app_context():
+                raw = db.engine.raw_connection()
+                pgconn = raw.driver_connection.pgconn  # type: ignore[union-attr]
+                pgconn.trace(out.fileno())
+                pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+                raw.close()  # back to the pool, for the request to take
+            response = request()
+            pgconn.untrace()
+        traced[name] = _round_trips(trace)
+        return response
+
+    assert count("start", lambda: start(client, "iv-1")).status_code == 200
+    assert count("complete", lambda: complete(client, "iv-1")).status_code == 200
+    with app.app_context():
+        tokens = [make_token(lifecycle.get_by_panel_id(i), "validate") for i in ("warm-up", "iv-1")]
+    # A rollback deallocates the prepared statements: prepared again by the warm-up.
+    decide(tokens[0])
+    page, decision = count("page and decision", lambda: decide(tokens[1]))
+    assert (page.status_code, decision.status_code) == (200, 303)
+    # docs/performance.md: a new intervention's webhook makes 3 round trips (the bare
+    # app of bench/ makes 3 for each request), a completion 4, the link page 1 and the
+    # decision 3.
+    assert traced == {"start": 3, "complete": 4, "page and decision": 1 + 3}, traced
