@@ -23,7 +23,7 @@ from .lifecycle import Actor, State
 from .models import Intervention, db
 from .settings import SUPPORTED_LANGUAGES
 from .tasks import commit_and_kick
-from .tokens import LinkError, link_url, resolve
+from .tokens import LinkError, link_url, resolve, signed_ids
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as ResponseBase
@@ -156,17 +156,17 @@ def show(token: str, purpose: str) -> Response:
 @bp.post("/i/<token>/<any(validate, report):purpose>")
 def act(token: str, purpose: str) -> Response:
     begin_with_first_statement()
+    now = clock_now()
+    ids = signed_ids(token, purpose) if purpose == "validate" else None
+    if ids is not None and lifecycle.validate_by_link(*ids, _client_actor, now) is not None:
+        # The common click: looked up and validated by one statement.
+        commit_and_kick()
+        return _headers(redirect(request.path, code=303))
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found
     intervention = found
-    actor = Actor(
-        "client",
-        name=intervention.client.email,
-        ip=request.remote_addr,
-        user_agent=request.user_agent.string,
-    )
-    now = clock_now()
+    actor = _client_actor(intervention)
     try:
         if purpose == "validate":
             lifecycle.validate(intervention, actor, now)
@@ -187,6 +187,15 @@ def act(token: str, purpose: str) -> Response:
             return _headers(redirect(request.path, code=303))
         return _render(purpose, intervention, 409, notice="page.already")
     return _headers(redirect(request.path, code=303))
+
+
+def _client_actor(intervention: Intervention) -> Actor:
+    return Actor(
+        "client",
+        name=intervention.client.email,
+        ip=request.remote_addr,
+        user_agent=request.user_agent.string,
+    )
 
 
 def _same_decision(purpose: str, state: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ARRAY, String, any_, bindparam, insert, inspect, select, update
+from sqlalchemy import ARRAY, String, any_, bindparam, insert, inspect, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import tasks, writes
@@ -706,10 +706,73 @@ def validate(intervention: Intervention, actor: Actor, now: datetime) -> Interve
             lapse(intervention, now)
         raise WindowClosedError("the validation window is closed")
     _transition(intervention, "validate", actor, now, decided_at=now)
+    _validated(intervention, actor, now)
+    return intervention
+
+
+def validate_by_link(
+    ident: int, nonce: str, actor_for: Callable[[Intervention], Actor], now: datetime
+) -> Intervention | None:
+    """The common click of a validation link, in one statement with its lookup.
+
+    An intervention with this id and link nonce, awaiting validation before its
+    deadline, is validated as `validate` does it, and read with its client by the same
+    UPDATE ... RETURNING; `actor_for` gives the actor from it. Anything else (unknown,
+    another nonce, decided, past the deadline) returns None and changes nothing: the
+    caller then takes the general path, which says why. PostgreSQL only (None on
+    SQLite).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    values = {"v_state": State.VALIDATED.value, "v_decided_at": now, "v_updated_at": now}
+    row = writes.select_one(
+        _validate_by_link(),
+        {"_id": ident, "_nonce": nonce, "_now": now, **values},
+    )
+    if row is None:
+        return None
+    intervention = adopt_with_client(row)
+    assert intervention is not None
+    actor = actor_for(intervention)
+    add_event(
+        intervention,
+        actor,
+        "validate",
+        now,
+        from_state=State.AWAITING_VALIDATION.value,
+        to_state=State.VALIDATED.value,
+    )
+    _validated(intervention, actor, now)
+    return intervention
+
+
+@cache
+def _validate_by_link() -> Any:
+    table = INTERVENTIONS
+    assert TRANSITIONS["validate"] == (frozenset({State.AWAITING_VALIDATION}), State.VALIDATED)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            table.c.link_nonce == bindparam("_nonce"),
+            table.c.state == State.AWAITING_VALIDATION.value,
+            or_(table.c.deadline_at.is_(None), table.c.deadline_at > bindparam("_now")),
+            CLIENTS.c.id == table.c.client_id,
+        )
+        .values(
+            state=bindparam("v_state"),
+            decided_at=bindparam("v_decided_at"),
+            updated_at=bindparam("v_updated_at"),
+        )
+        .returning(*table.c, *CLIENTS.c)
+    )
+
+
+def _validated(intervention: Intervention, actor: Actor, now: datetime) -> None:
+    # What a validation brings once the intervention has moved.
     tasks.cancel_pending(intervention, ("send_mail", "lapse"), now)
     tasks.schedule(intervention, "mail", "send_mail", {"template": "validated"}, now, now)
     _ticket_note(intervention, "note.validated", now, ip=actor.ip or "-")
-    return intervention
 
 
 def report(

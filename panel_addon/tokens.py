@@ -50,12 +50,35 @@ def link_url(intervention: Intervention, purpose: str) -> str:
     return f"{base}/i/{make_token(intervention, purpose)}/{purpose}"
 
 
-def _lookup(payload: object) -> Intervention | None:
+def _ids(payload: object) -> tuple[int, str] | None:
+    # The intervention's id and link nonce a token carries.
     if not isinstance(payload, dict):
         return None
     ident, nonce = payload.get("i"), payload.get("n")
     if not isinstance(ident, int) or not isinstance(nonce, str):
         return None
+    return ident, nonce
+
+
+def signed_ids(token: str, purpose: str) -> tuple[int, str] | None:
+    """The (intervention id, link nonce) of a valid, unexpired token for `purpose`.
+
+    None for any other token: `resolve` then says why. Nothing is looked up.
+    """
+    if purpose not in PURPOSES or len(token) > 512:
+        return None
+    max_age = int(current_app.config["LINK_MAX_AGE"].total_seconds())
+    try:
+        return _ids(_serializer(purpose).loads(token, max_age=max_age))
+    except BadData:
+        return None
+
+
+def _lookup(payload: object) -> Intervention | None:
+    ids = _ids(payload)
+    if ids is None:
+        return None
+    ident, nonce = ids
     intervention = lifecycle.get(ident)
     if intervention is None or intervention.link_nonce != nonce:
         return None
