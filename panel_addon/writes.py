@@ -264,8 +264,15 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _json_value(value: Any) -> Any:
-    return _naive_utc(value).isoformat() if isinstance(value, datetime) else value  # type: ignore[union-attr]
+# The time columns of the buffered rows (of either table).
+_TIMES = tuple(
+    {
+        name: None
+        for table, names in _COLUMNS.items()
+        for name in names
+        if isinstance(table.c[name].type, UTCDateTime)
+    }
+)
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:
@@ -274,7 +281,15 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     A value the JSON columns cannot hold (a datetime inside `data`, say) raises
     TypeError, as the models' JSON type does on SQLite.
     """
-    return json.dumps([{key: _json_value(value) for key, value in row.items()} for row in rows])
+    out = []
+    for row in rows:
+        row = dict(row)
+        for key in _TIMES:
+            value = row.get(key)
+            if isinstance(value, datetime):
+                row[key] = _naive_utc(value).isoformat()  # type: ignore[union-attr]
+        out.append(row)
+    return json.dumps(out)
 
 
 def _insert_rows(table: Table, param: str) -> str:
@@ -349,7 +364,8 @@ class _Driven:
     sql: str  # in the driver's own parameter style
     names: tuple[str, ...]  # the keys of the columns it returns
     utc: tuple[int, ...]  # the positions of UTCDateTime columns among them
-    json: frozenset[str]  # the parameters bound to JSON columns
+    times: tuple[str, ...]  # the parameters bound to UTCDateTime columns
+    json: tuple[str, ...]  # the parameters bound to JSON columns
     fixed: dict[str, Any]  # the values the statement holds itself (`state == "x"`)
 
 
@@ -358,11 +374,12 @@ def _driven(statement: Any, dialect: Any) -> _Driven:
     compiled = statement.compile(dialect=dialect)
     columns = list(getattr(statement, "exported_columns", ()))
     utc = tuple(n for n, column in enumerate(columns) if isinstance(column.type, UTCDateTime))
-    json_binds = frozenset(
-        name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)
-    )
-    fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-    return _Driven(str(compiled), tuple(c.key for c in columns), utc, json_binds, fixed)
+    binds = compiled.binds.items()
+    times = tuple(name for name, bind in binds if isinstance(bind.type, UTCDateTime))
+    json_binds = tuple(name for name, bind in binds if isinstance(bind.type, JSON))
+    fixed = {name: bind.value for name, bind in binds if not bind.required}
+    names = tuple(c.key for c in columns)
+    return _Driven(str(compiled), names, utc, times, json_binds, fixed)
 
 
 def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
@@ -391,13 +408,6 @@ def returning_one(
     return None if row is None else dict(zip(names, row, strict=True))
 
 
-def _driver_value(value: Any, json_column: bool) -> Any:
-    # A time as the models' UTCDateTime stores it, naive UTC; JSON as its text.
-    if json_column:
-        return None if value is None else json.dumps(value)
-    return _naive_utc(value) if isinstance(value, datetime) else value
-
-
 def _one(
     statement: Any, params: dict[str, Any], reads_buffered: bool = True
 ) -> tuple[Sequence[str], Sequence[Any] | None]:
@@ -413,8 +423,16 @@ def _one(
     driven = _driven(statement, connection.dialect)
     driver = connection.connection.driver_connection
     assert driver is not None
-    given = {**driven.fixed, **params}
-    params = {k: _driver_value(v, k in driven.json) for k, v in given.items()}
+    params = {**driven.fixed, **params}
+    # Times as the models' UTCDateTime stores them, naive UTC; JSON as its text.
+    for name in driven.times:
+        value = params.get(name)
+        if isinstance(value, datetime):
+            params[name] = _naive_utc(value)
+    for name in driven.json:
+        value = params.get(name)
+        if value is not None:
+            params[name] = json.dumps(value)
     with _driver_errors(connection, driven.sql, params), driver.cursor() as cursor:
         if needs_begin(connection, driver):
             # The transaction's BEGIN and its first statement, in one round trip.
