@@ -65,13 +65,19 @@ def signed_ids(token: str, purpose: str) -> tuple[int, str] | None:
 
     None for any other token: `resolve` then says why. Nothing is looked up.
     """
-    if purpose not in PURPOSES or len(token) > 512:
-        return None
-    max_age = int(current_app.config["LINK_MAX_AGE"].total_seconds())
     try:
-        return _ids(_serializer(purpose).loads(token, max_age=max_age))
-    except BadData:
+        return _ids(_loads(token, purpose))
+    except (LinkError, BadData):
         return None
+
+
+def _loads(token: str, purpose: str) -> object:
+    # The payload of a token for `purpose`; raises LinkError("invalid") for a token no
+    # link could be, and itsdangerous' errors for a bad or expired signature.
+    if purpose not in PURPOSES or len(token) > 512:
+        raise LinkError("invalid")
+    max_age = int(current_app.config["LINK_MAX_AGE"].total_seconds())
+    return _serializer(purpose).loads(token, max_age=max_age)
 
 
 def _lookup(payload: object) -> Intervention | None:
@@ -87,15 +93,13 @@ def _lookup(payload: object) -> Intervention | None:
 
 def resolve(token: str, purpose: str) -> Link:
     """Check a token for `purpose` and find its intervention; raise LinkError otherwise."""
-    if purpose not in PURPOSES or len(token) > 512:
-        raise LinkError("invalid")
-    serializer = _serializer(purpose)
-    max_age = int(current_app.config["LINK_MAX_AGE"].total_seconds())
     try:
-        payload = serializer.loads(token, max_age=max_age)
+        payload = _loads(token, purpose)
     except SignatureExpired as exc:
         try:
-            expired_payload = serializer.load_payload(exc.payload) if exc.payload else None
+            expired_payload = (
+                _serializer(purpose).load_payload(exc.payload) if exc.payload else None
+            )
         except BadData:
             expired_payload = None
         raise LinkError("expired", _lookup(expired_payload)) from None
