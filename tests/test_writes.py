@@ -198,7 +198,17 @@ def test_a_transaction_begun_with_its_first_statement_is_one_transaction(
     db.session.rollback()
     assert _trail() == [] and db.session.get(Intervention, ident).summary is None
     db.session.commit()
-    # Begun by a statement SQLAlchemy sends (an ORM flush): the commit takes it all.
+    # Begun by a statement SQLAlchemy sends (the ORM's reload): the same.
+    begin_with_first_statement()
+    db.session.get(Intervention, ident).summary = "rolled back too"
+    db.session.flush()
+    if backend == "postgresql":
+        driver = db.session.connection().connection.driver_connection
+        assert driver.autocommit and driver.info.transaction_status.name == "INTRANS"
+    db.session.rollback()
+    assert db.session.get(Intervention, ident).summary is None
+    db.session.commit()
+    # And a commit takes it all.
     begin_with_first_statement()
     db.session.get(Intervention, ident).summary = "committed"
     db.session.flush()
