@@ -19,8 +19,22 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ARRAY, String, any_, bindparam, insert, inspect, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import column as named_column
 
 from . import tasks, writes
 from .i18n import translate
@@ -292,14 +306,19 @@ def _client_values(data: dict[str, Any], now: datetime) -> tuple[dict[str, Any],
     return values, given
 
 
-def _adopt_client(values: dict[str, Any], given: tuple[bool, ...], eligible: bool) -> Client:
+def _adopt_client(
+    values: dict[str, Any],
+    given: tuple[bool, ...],
+    eligible: bool | None,
+    adopt: Callable[[type[Client], dict[str, Any]], Client] = writes.adopt,
+) -> Client:
     # What the row now holds for certain: what was just written, and the eligibility
     # it already had. Anything else is read if it is asked for.
     known = {"id": values["id"], "email": values["email"], "updated_at": values["updated_at"]}
     for column, sent in zip(_REFRESHED, given, strict=True):
         if sent:
             known[column] = values[column]
-    return writes.adopt(Client, {**known, "eligible": eligible})
+    return adopt(Client, {**known, "eligible": eligible})
 
 
 # The client's columns a webhook writes.
@@ -371,6 +390,14 @@ def _new_intervention(data: dict[str, Any], now: datetime, **values: Any) -> Int
     if row["backup_state"] == BackupState.NONE:
         row["backup_expires_at"] = None
     dialect = db.session.get_bind().dialect.name
+    held = writes.deferred()
+    if held is not None and dialect == "postgresql":
+        # Its caller inserts it (create_unless_known): no id yet, nor eligibility.
+        held.row, held.client, held.given = row, client_row, given
+        client = _adopt_client(client_row, given, None, writes.transient)
+        intervention = writes.transient(Intervention, {**row, "id": None})
+        set_committed_value(intervention, "client", client)
+        return intervention
     if dialect == "postgresql":
         params = {**row, **{f"c_{k}": v for k, v in client_row.items()}}
         inserted = writes.returning_one(_insert_with_client(given), params)
@@ -404,6 +431,62 @@ def _insert_with_client(given: tuple[bool, ...]) -> Any:
         .returning(
             INTERVENTIONS.c.id, select(client.c.eligible).scalar_subquery().label("eligible")
         )
+    )
+
+
+def insert_deferred(
+    held: writes.Deferred, intervention: Intervention, guard: str, params: dict[str, Any]
+) -> bool:
+    """Insert what `writes.deferring()` held back, in one statement of its own (PostgreSQL).
+
+    The new intervention, its client and the buffered events and tasks go in only when
+    `guard` (a CTE named guard, with its `params`) gives a row; nothing does otherwise.
+    The statement is sent `alone`: it commits when it succeeds. True, with the
+    intervention's id and its client's eligibility set, when it went in.
+    """
+    assert held.row is not None and held.client is not None
+    e_rows, t_rows = writes.take_rows()
+    values = {
+        **params,
+        **{f"n_{k}": v for k, v in held.row.items()},
+        **{f"c_{k}": v for k, v in held.client.items()},
+        "e_rows": e_rows,
+        "t_rows": t_rows,
+    }
+    row = writes.returning_one(_insert_deferred(guard, held.given), values, alone=True)
+    if row is None:
+        return False
+    set_committed_value(intervention, "id", row["id"])
+    set_committed_value(intervention.client, "eligible", row["eligible"])
+    return True
+
+
+@cache
+def _insert_deferred(guard: str, given: tuple[bool, ...]) -> Any:
+    columns = [c.key for c in INTERVENTIONS.c if c.key != "id"]
+    refreshed = ["email", *(c for c, sent in zip(_REFRESHED, given, strict=True) if sent)]
+    # Names from the models, values all bound (and cast to their columns' types by
+    # their bind parameters' types).
+    updates = ", ".join(f"{k} = excluded.{k}" for k in (*refreshed, "updated_at"))
+    parts = [
+        f"WITH guard AS ({guard})",
+        f"client AS (INSERT INTO clients ({', '.join(_CLIENT_SENT)})"  # noqa: S608
+        f" SELECT {', '.join(f':c_{k}' for k in _CLIENT_SENT)} FROM guard"
+        f" ON CONFLICT (id) DO UPDATE SET {updates} RETURNING eligible)",
+        f"new AS (INSERT INTO interventions ({', '.join(columns)})"  # noqa: S608
+        f" SELECT {', '.join(f':n_{k}' for k in columns)} FROM guard RETURNING id)",
+        writes.insert_rows_for("new", "new_events", writes.EVENTS, "e_rows"),
+        writes.insert_rows_for("new", "new_tasks", writes.TASKS, "t_rows"),
+    ]
+    sql = ", ".join(parts) + " SELECT new.id, client.eligible FROM new, client"  # noqa: S608
+    binds = [
+        *(bindparam(f"n_{c.key}", type_=c.type) for c in INTERVENTIONS.c if c.key != "id"),
+        *(bindparam(f"c_{k}", type_=CLIENTS.c[k].type) for k in _CLIENT_SENT),
+    ]
+    return (
+        text(sql)
+        .bindparams(*binds)
+        .columns(named_column("id", Integer), named_column("eligible", Boolean))
     )
 
 
@@ -527,14 +610,21 @@ def _open_window(
         values["deadline_at"] = now + _setting("VALIDATION_WINDOW")
         if intervention.backup_state != BackupState.NONE:
             values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
-    row = writes.returning_one(
-        _window_update(tuple(sorted(values)), held),
-        {"_id": intervention.id, **{f"v_{k}": v for k, v in values.items()}},
-        reads_buffered=False,
-    )
-    if row is None:
-        return False
-    writes.adopt(Intervention, row)
+    deferred = writes.deferred()
+    if deferred is not None and deferred.row is not None and intervention.id is None and not held:
+        # Not inserted yet (_new_intervention): it opens in the INSERT itself.
+        deferred.row.update(values)
+        for key, value in values.items():
+            set_committed_value(intervention, key, value)
+    else:
+        row = writes.returning_one(
+            _window_update(tuple(sorted(values)), held),
+            {"_id": intervention.id, **{f"v_{k}": v for k, v in values.items()}},
+            reads_buffered=False,
+        )
+        if row is None:
+            return False
+        writes.adopt(Intervention, row)
     deadline = intervention.deadline_at
     assert deadline is not None
 

@@ -102,6 +102,11 @@ def cancel_pending(intervention: Intervention, actions: Iterable[str], now: date
     writes.cancel_tasks(intervention.id, tuple(actions), now)
 
 
+def discard_kicks() -> None:
+    """Forget the kicks of work this request scheduled and then rolled back."""
+    _pending_kicks().clear()
+
+
 def _pending_kicks() -> set[str]:
     from flask import g, has_app_context
 

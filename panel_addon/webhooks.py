@@ -22,7 +22,7 @@ from .errors import ApiError
 from .formatting import clean_text
 from .models import Intervention, WebhookDelivery, db
 from .settings import normalise_language
-from .tasks import commit_and_kick
+from .tasks import commit_and_kick, discard_kicks
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -281,6 +281,13 @@ def receive() -> Response:
 
     now = clock_now()
     begin_with_first_statement()
+    created = _create_if_new(webhook_id, event_type, data, now)
+    if created is not None:
+        answer = _answer(created)
+        commit_and_kick()
+        log.info("webhook %s created %s: %s", webhook_id, data["id"], created.state)
+        return answer
+    begin_with_first_statement()
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).
@@ -313,6 +320,51 @@ def receive() -> Response:
         raise ApiError(422, "invalid_payload", str(exc)) from None
     log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, data["id"], state)
     return answer
+
+
+# The delivery, recorded unless the panel's id is known already (or the webhook-id is).
+_GUARD = (
+    "INSERT INTO webhook_deliveries (webhook_id, event_type, intervention_panel_id, received_at)"
+    " SELECT CAST(:d_webhook_id AS VARCHAR), CAST(:d_event_type AS VARCHAR),"
+    " CAST(:d_panel_id AS VARCHAR), CAST(:d_received_at AS TIMESTAMP WITHOUT TIME ZONE)"
+    " WHERE NOT EXISTS"
+    " (SELECT 1 FROM interventions WHERE panel_id = CAST(:d_panel_id AS VARCHAR))"
+    " ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id"
+)
+
+
+def _create_if_new(
+    webhook_id: str, event_type: str, data: dict[str, Any], now: datetime
+) -> Intervention | None:
+    """On PostgreSQL, the webhook that creates its intervention, as one statement; or None.
+
+    A start, or a completion that carries the start's fields, most often creates its
+    intervention. The lifecycle then builds every row without a query
+    (`writes.deferring`), and one statement, a transaction of its own, records the
+    delivery and inserts them. Where the panel's id is known already, the webhook-id was
+    delivered before, a concurrent webhook won, or the lifecycle needed a query or
+    refused, nothing was written: None, and the webhook takes the general path.
+    """
+    if event_type == "intervention.cancelled" or not (data.get("client") and data.get("ticket_id")):
+        return None
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    params = {
+        "d_webhook_id": webhook_id,
+        "d_event_type": event_type,
+        "d_panel_id": data["id"],
+        "d_received_at": writes.naive_utc(now),
+    }
+    try:
+        with writes.deferring() as held:
+            intervention = _apply(event_type, data, now, None)
+        if held.row is not None and lifecycle.insert_deferred(held, intervention, _GUARD, params):
+            return intervention
+    except (lifecycle.LifecycleError, writes.NotDeferrable, IntegrityError):
+        pass
+    db.session.rollback()
+    discard_kicks()
+    return None
 
 
 def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> tuple[bool, Any]:

@@ -15,6 +15,11 @@ Inside a savepoint nothing is buffered, and a savepoint cannot begin while rows 
 prepared statement with none of SQLAlchemy's result machinery. `adopt` turns a row that
 a Core statement returned (an UPDATE ... RETURNING, an upsert) into the session's object
 for it, without the SELECT a refresh would cost.
+
+Inside `deferring()` nothing goes to the database: the lifecycle builds a new
+intervention's rows (the intervention, its client, its events and tasks) for its caller
+to send in one statement of its own (`take_rows`), and a service that needs a query
+raises NotDeferrable instead.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from .models import Event, Task, UTCDateTime, db
 T = TypeVar("T")
 
 _KEY = "panel_addon.rows"
+_DEFER = "panel_addon.deferred"
 _CANCEL = "cancel"
 _DONE = "done"
 EVENTS: Table = Event.__table__
@@ -135,12 +141,12 @@ def _postgresql_write(pending: dict[Any, Any]) -> tuple[Any, dict[str, Any]]:
         params.update(
             c_intervention_id=cancel["intervention_id"],
             c_actions=cancel["actions"],
-            c_now=_naive_utc(cancel["now"]),
+            c_now=naive_utc(cancel["now"]),
         )
     if done is not None:
         params.update(
             d_id=done["id"],
-            d_done_at=_naive_utc(done["done_at"]),
+            d_done_at=naive_utc(done["done_at"]),
             d_result=None if done["result"] is None else json.dumps(done["result"]),
         )
     return _postgresql_statement(cancel is not None, done is not None), params
@@ -255,7 +261,7 @@ _COLUMNS: dict[Table, list[str]] = {
 }
 
 
-def _naive_utc(value: datetime | None) -> datetime | None:
+def naive_utc(value: datetime | None) -> datetime | None:
     # What the models' UTCDateTime stores, and refuses.
     if value is None:
         return None
@@ -287,7 +293,7 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
         for key in _TIMES:
             value = row.get(key)
             if isinstance(value, datetime):
-                row[key] = _naive_utc(value).isoformat()  # type: ignore[union-attr]
+                row[key] = naive_utc(value).isoformat()  # type: ignore[union-attr]
         out.append(row)
     return json.dumps(out)
 
@@ -300,6 +306,22 @@ def _insert_rows(table: Table, param: str) -> str:
         f"INSERT INTO {table.name} ({names}) SELECT {names}"  # noqa: S608 - names from the models
         f" FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
         " WITH ORDINALITY AS r ORDER BY r.ordinality"
+    )
+
+
+def insert_rows_for(parent: str, name: str, table: Table, param: str) -> str:
+    """A CTE `name` inserting `table`'s rows of the JSON `param`, each for `parent`'s id.
+
+    For rows buffered before their intervention had an id (`deferring()`): the
+    intervention's INSERT is the CTE `parent`, with its id.
+    """
+    names = _COLUMNS[table]
+    assert names[0] == "intervention_id"
+    picked = ", ".join([f"{parent}.id", *(f"r.{n}" for n in names[1:])])
+    return (
+        f"{name} AS (INSERT INTO {table.name} ({', '.join(names)}) SELECT {picked}"  # noqa: S608 - names from the models
+        f" FROM {parent}, json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+        " WITH ORDINALITY AS r ORDER BY r.ordinality)"
     )
 
 
@@ -395,24 +417,28 @@ def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
 
 
 def returning_one(
-    statement: Any, params: dict[str, Any], *, reads_buffered: bool = True
+    statement: Any, params: dict[str, Any], *, reads_buffered: bool = True, alone: bool = False
 ) -> dict[str, Any] | None:
     """The row a Core INSERT or UPDATE ... RETURNING gives, by column key, or None.
 
     Sent as `select_one` sends a SELECT: straight to psycopg on PostgreSQL. A statement
     that reads neither events nor tasks (`reads_buffered=False`: an UPDATE of the
     intervention, say) goes before the buffered rows, which wait for the next statement
-    that needs them or the commit: a round trip less.
+    that needs them or the commit: a round trip less. A statement `alone` in a
+    transaction begun by `begin_with_first_statement`, and sent first, goes without a
+    BEGIN: it is a transaction of its own, committed when it succeeds.
     """
-    names, row = _one(statement, params, reads_buffered)
+    names, row = _one(statement, params, reads_buffered, alone)
     return None if row is None else dict(zip(names, row, strict=True))
 
 
 def _one(
-    statement: Any, params: dict[str, Any], reads_buffered: bool = True
+    statement: Any, params: dict[str, Any], reads_buffered: bool = True, alone: bool = False
 ) -> tuple[Sequence[str], Sequence[Any] | None]:
     # As before any query of the session: the ORM's pending objects, then the rows.
     session = db.session()
+    if _DEFER in session.info:
+        raise NotDeferrable(statement)
     session._autoflush()
     if reads_buffered and _KEY in session.info:
         write(session)
@@ -428,13 +454,13 @@ def _one(
     for name in driven.times:
         value = params.get(name)
         if isinstance(value, datetime):
-            params[name] = _naive_utc(value)
+            params[name] = naive_utc(value)
     for name in driven.json:
         value = params.get(name)
         if value is not None:
             params[name] = json.dumps(value)
     with _driver_errors(connection, driven.sql, params), driver.cursor() as cursor:
-        if needs_begin(connection, driver):
+        if needs_begin(connection, driver) and not alone:
             # The transaction's BEGIN and its first statement, in one round trip.
             with driver.pipeline():
                 driver.execute("BEGIN", prepare=False)
@@ -477,6 +503,53 @@ def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:
     obj.__dict__.update(row)
     make_transient_to_detached(obj)
     session.add(obj)
+    return obj
+
+
+class NotDeferrable(Exception):
+    """A service inside `deferring()` needed a query: its rows cannot wait."""
+
+
+@dataclass
+class Deferred:
+    """What `deferring()` holds back: the new intervention's row, and its client's."""
+
+    row: dict[str, Any] | None = None
+    client: dict[str, Any] | None = None
+    given: tuple[bool, ...] = ()
+
+
+@contextmanager
+def deferring() -> Iterator[Deferred]:
+    """Build rows without sending any: see the module's docstring."""
+    session = db.session()
+    held = session.info[_DEFER] = Deferred()
+    try:
+        yield held
+    finally:
+        session.info.pop(_DEFER, None)
+
+
+def deferred() -> Deferred | None:
+    """What `deferring()` holds back now, or None outside it."""
+    held: Deferred | None = db.session().info.get(_DEFER)
+    return held
+
+
+def take_rows() -> tuple[str, str]:
+    """The buffered events and tasks as JSON (`_json_rows`), taken out of the buffer."""
+    pending: dict[Any, Any] = db.session().info.pop(_KEY, None) or {}
+    assert not pending.get(_CANCEL) and not pending.get(_DONE)
+    return _json_rows(pending.get(EVENTS, [])), _json_rows(pending.get(TASKS, []))
+
+
+def transient(cls: type[T], row: Mapping[str, Any]) -> T:
+    """An object of `row`'s values outside the session, as `adopt` makes them."""
+    mapper = inspect(cls)
+    if not mapper.configured:
+        configure_mappers()
+    obj: T = mapper.class_manager.new_instance()
+    obj.__dict__.update(row)
     return obj
 
 

@@ -142,3 +142,28 @@ def test_the_same_webhook_twenty_times_at_once_makes_one_intervention(
         assert statuses == {200: 20}, [(s, b[:200]) for s, b, _ in answers if s != 200]
         assert interventions == 1 and deliveries == 1 and completions == 1
         assert len(mails) == 1
+
+
+def test_ten_starts_of_one_new_id_at_once_make_one_intervention(
+    service: tuple[Service, FakeWhmcs], postgres_schema: str
+) -> None:
+    # Each carries its own webhook-id: one creates the intervention (in the statement
+    # that records its delivery), the others find it and are refused as a second start.
+    svc, _ = service
+    body = event_body("intervention.started", started(2))
+    url = f"{svc.url}/webhooks/panel"
+
+    def send(n: int) -> Any:
+        return http("POST", url, body.encode(), signed_headers(body, msg_id=f"msg_start_{n}"))
+
+    answers = _at_once(10, send)
+    statuses = Counter(status for status, _, _ in answers)
+    assert statuses == {200: 1, 409: 9}, [(s, b[:200]) for s, b, _ in answers]
+    with database(postgres_schema) as db:
+        assert db.scalar("SELECT count(*) FROM interventions WHERE panel_id = 'iv-2'") == 1
+        starts = db.scalar(
+            "SELECT count(*) FROM intervention_events e JOIN interventions i "
+            "ON i.id = e.intervention_id WHERE i.panel_id = 'iv-2' AND e.type = 'start'"
+        )
+        assert starts == 1
+        assert db.scalar("SELECT count(*) FROM webhook_deliveries") == 1

@@ -165,3 +165,89 @@ def test_staff_token_rotation_accepts_both_tokens(make_app: Any) -> None:
             "/api/v1/clients/1/eligibility", headers={"Authorization": f"Bearer {token}"}
         )
         assert answer.status_code == status
+
+
+def _trail_and_work(app: Any, panel_id: str) -> tuple[Any, list[Any], list[Any]]:
+    from panel_addon.models import Event, Task
+
+    with app.app_context():
+        iv = db.session.scalar(db.select(Intervention).filter_by(panel_id=panel_id))
+        events = db.session.scalars(
+            db.select(Event).filter_by(intervention_id=iv.id).order_by(Event.id)
+        )
+        tasks = db.session.scalars(
+            db.select(Task).filter_by(intervention_id=iv.id).order_by(Task.id)
+        )
+        trail = [(e.type, e.from_state, e.to_state, e.actor, e.data) for e in events]
+        work = [(t.kind, t.action, t.payload, t.state, t.due_at) for t in tasks]
+        return (iv.state, iv.window_opened_at, iv.deadline_at, iv.backup_expires_at), trail, work
+
+
+def test_a_completion_that_creates_its_intervention_opens_the_window_at_once(
+    backend: str, make_app: Any, clock: Any
+) -> None:
+    # Without check URLs the window opens in the same request: on PostgreSQL in the
+    # INSERT that creates the intervention, elsewhere by its UPDATE afterwards.
+    app = make_app(SITE_CHECK_ENABLED=False, STAFF_LANGUAGE="en")
+    client = app.test_client()
+    data = {**started_data("iv-new"), "summary": "Fixed"}
+    answer = send(client, "intervention.completed", data)
+    assert answer.status_code == 200, answer.json
+    now = clock.now()
+    (state, opened, deadline, expires), trail, work = _trail_and_work(app, "iv-new")
+    assert (state, opened) == ("awaiting_validation", now)
+    assert answer.json == {
+        "id": "iv-new",
+        "state": "awaiting_validation",
+        "eligible": True,
+        "deadline_at": deadline.isoformat(),
+    }
+    backup = {"implicit": True, "backup_reference": "bk-iv-new"}
+    assert trail == [
+        ("start", None, "in_progress", "panel", backup),
+        ("complete", "in_progress", "awaiting_validation", "panel", {}),
+    ]
+    template = [(kind, action, payload.get("template")) for kind, action, payload, _, _ in work]
+    assert template == [
+        ("mail", "send_mail", "completion_request"),
+        *[("mail", "send_mail", "reminder")] * (len(work) - 4),
+        ("due", "lapse", None),
+        ("due", "expire_backup", None),
+        ("panel", "add_ticket_note", None),
+    ]
+    assert {row[3] for row in work} == {"pending"}
+    assert [row[4] for row in work if row[1] in ("lapse", "expire_backup")] == [deadline, expires]
+    note = work[-1][2]
+    assert note["ticket_id"] == "T-100" and "iv-new" in note["message"]
+
+
+def test_a_creating_webhook_answers_a_known_clients_eligibility(
+    backend: str, app: Any, client: Any
+) -> None:
+    assert start(client, "iv-1").json["eligible"] is True
+    with app.app_context():
+        known = db.session.get(Client, "7")
+        known.eligible = False
+        db.session.commit()
+    renamed = {**started_data("iv-2")["client"], "name": "Camille B."}
+    answer = send(client, "intervention.started", started_data("iv-2", client=renamed))
+    assert answer.status_code == 200
+    assert answer.json["eligible"] is False
+    with app.app_context():
+        assert db.session.get(Client, "7").name == "Camille B."
+        assert db.session.scalar(db.select(db.func.count()).select_from(Intervention)) == 2
+
+
+def test_a_start_of_a_known_id_writes_nothing_and_is_a_conflict(
+    backend: str, app: Any, client: Any
+) -> None:
+    from panel_addon.models import WebhookDelivery
+
+    assert start(client, "iv-1").status_code == 200
+    answer = start(client, "iv-1", technician="Someone else")
+    assert answer.status_code == 409
+    assert _error(answer)["code"] == "transition_forbidden"
+    with app.app_context():
+        assert db.session.scalar(db.select(Intervention.technician)) == "Alex"
+        deliveries = db.session.scalar(db.select(db.func.count()).select_from(WebhookDelivery))
+        assert deliveries == 1

@@ -277,7 +277,7 @@ def test_the_busy_requests_wait_for_postgresql_as_few_times_as_said(
     decide(tokens[0])
     page, decision = count("page and decision", lambda: decide(tokens[1]))
     assert (page.status_code, decision.status_code) == (200, 303)
-    # docs/performance.md: a new intervention's webhook makes 3 round trips (the bare
+    # docs/performance.md: a new intervention's webhook makes 1 round trip (the bare
     # app of bench/ makes 3 for each request), a completion 4, the link page 1 and the
     # decision 2.
-    assert traced == {"start": 3, "complete": 4, "page and decision": 1 + 2}, traced
+    assert traced == {"start": 1, "complete": 4, "page and decision": 1 + 2}, traced
