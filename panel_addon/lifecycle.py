@@ -806,23 +806,25 @@ def validate_by_link(
     """The common click of a validation link, in one statement with its lookup.
 
     An intervention with this id and link nonce, awaiting validation before its
-    deadline, is validated as `validate` does it, and read with its client by the same
-    UPDATE ... RETURNING; `actor_for` gives the actor from it. Anything else (unknown,
-    another nonce, decided, past the deadline) returns None and changes nothing: the
-    caller then takes the general path, which says why. PostgreSQL only (None on
-    SQLite).
+    deadline, is validated as `validate` does it by an UPDATE ... RETURNING what the
+    validation's work needs of it and of its client; `actor_for` gives the actor from
+    that. The intervention returned holds only those columns, outside the session.
+    Anything else (unknown, another nonce, decided, past the deadline) returns None and
+    changes nothing: the caller then takes the general path, which says why. PostgreSQL
+    only (None on SQLite).
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return None
     values = {"v_state": State.VALIDATED.value, "v_decided_at": now, "v_updated_at": now}
-    row = writes.select_one(
+    row = writes.returning_one(
         _validate_by_link(),
         {"_id": ident, "_nonce": nonce, "_now": now, **values},
     )
     if row is None:
         return None
-    intervention = adopt_with_client(row)
-    assert intervention is not None
+    client = writes.transient(Client, {"id": row.pop("client_id"), "email": row.pop("email")})
+    intervention = writes.transient(Intervention, row)
+    set_committed_value(intervention, "client", client)
     actor = actor_for(intervention)
     add_event(
         intervention,
@@ -854,7 +856,11 @@ def _validate_by_link() -> Any:
             decided_at=bindparam("v_decided_at"),
             updated_at=bindparam("v_updated_at"),
         )
-        .returning(*table.c, *CLIENTS.c)
+        .returning(
+            *(table.c[k] for k in ("id", "panel_id", "ticket_id", "client_id", "state")),
+            table.c.decided_at,
+            CLIENTS.c.email,
+        )
     )
 
 

@@ -256,3 +256,33 @@ def test_a_client_with_the_longest_address_the_schema_allows_can_decide(
     with app.app_context():
         decided = db.session.scalars(db.select(Event).filter_by(type="validate")).one()
         assert decided.actor_name == email
+
+
+def test_a_validation_by_link_schedules_its_work_from_the_intervention(
+    backend: str, make_app: Any, mailbox: Any
+) -> None:
+    # On PostgreSQL the click is one UPDATE returning only what the work needs: the
+    # note still names the ticket and the intervention, the trail the client.
+    app = make_app(STAFF_LANGUAGE="en", SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    answer = client.post(_links(mailbox)["validate"], environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert answer.status_code == 303
+    with app.app_context():
+        decided = db.session.scalars(db.select(Event).filter_by(type="validate")).one()
+        assert (decided.actor, decided.actor_name, decided.ip) == (
+            "client",
+            "client@example.test",
+            "192.0.2.7",
+        )
+        assert (decided.from_state, decided.to_state) == ("awaiting_validation", "validated")
+        iv = db.session.scalar(db.select(Intervention))
+        assert iv.state == "validated" and iv.decided_at is not None
+        pending = {(t.action, t.payload.get("template")) for t in task_rows(app, state="pending")}
+        assert ("send_mail", "validated") in pending
+        assert not {("send_mail", "reminder"), ("lapse", None)} & pending
+        notes = task_rows(app, action="add_ticket_note", state="pending")
+        assert [t.payload["ticket_id"] for t in notes] == ["T-100"]
+        assert "iv-1" in notes[0].payload["message"] and "192.0.2.7" in notes[0].payload["message"]
