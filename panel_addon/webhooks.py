@@ -285,7 +285,7 @@ def receive() -> Response:
     if created is not None:
         answer = _answer(created)
         commit_and_kick()
-        log.info("webhook %s created %s: %s", webhook_id, data["id"], created.state)
+        _log_applied(webhook_id, event_type, data["id"], created.state)
         return answer
     begin_with_first_statement()
     try:
@@ -318,8 +318,12 @@ def receive() -> Response:
     except lifecycle.InvalidRequestError as exc:
         db.session.rollback()
         raise ApiError(422, "invalid_payload", str(exc)) from None
-    log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, data["id"], state)
+    _log_applied(webhook_id, event_type, data["id"], state)
     return answer
+
+
+def _log_applied(webhook_id: str, event_type: str, panel_id: str, state: str) -> None:
+    log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, panel_id, state)
 
 
 # The delivery, recorded unless the panel's id is known already (or the webhook-id is).
