@@ -285,7 +285,16 @@ def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
     a call after we gave up on it, and after that check, gets the note twice.
     """
     payload = task.payload
-    ticket_id, message = payload["ticket_id"], payload["message"]
+    intervention = _intervention_or_none(task)
+    if "message" in payload:
+        # Scheduled by an earlier version, which wrote the note's text in the task.
+        ticket_id, message = payload["ticket_id"], payload["message"]
+    elif intervention is not None and intervention.ticket_id:
+        ticket_id = intervention.ticket_id
+        message = lifecycle.ticket_note_text(payload, intervention)
+    else:
+        tasks.mark_skipped(task, now, "the intervention has no ticket")
+        return None
 
     def call(panel: WhmcsClient) -> dict[str, Any]:
         if task.attempts or task.last_error:

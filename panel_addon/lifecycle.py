@@ -28,7 +28,6 @@ from sqlalchemy import (
     bindparam,
     insert,
     inspect,
-    or_,
     select,
     text,
     update,
@@ -264,26 +263,29 @@ def _staff_note(key: str, **values: Any) -> str:
 
 
 def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: Any) -> None:
+    """Schedule a note on the intervention's ticket (none without a ticket).
+
+    The note is the translation `key` in STAFF_LANGUAGE (as it is now) of `values`,
+    rendered when it is sent (`ticket_note_text`) with the intervention's id, on the
+    intervention's ticket: what it says is fixed here, and the validation click can
+    schedule it before it has read the intervention.
+    """
     if not intervention.ticket_id:
         return
     # What a client, technician or staff typed is escaped: the panel's admin area must
     # show it as text, never run it as markup.
-    values["panel_id"] = intervention.panel_id
     values = {
         name: html.escape(value, quote=False) if isinstance(value, str) else value
         for name, value in values.items()
     }
-    tasks.schedule(
-        intervention,
-        "panel",
-        "add_ticket_note",
-        {
-            "ticket_id": intervention.ticket_id,
-            "message": _staff_note(key, **values),
-        },
-        now,
-        now,
-    )
+    payload = {"note": key, "language": _setting("STAFF_LANGUAGE"), "values": values}
+    tasks.schedule(intervention, "panel", "add_ticket_note", payload, now, now)
+
+
+def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
+    """The text of a ticket note `_ticket_note` scheduled."""
+    panel_id = html.escape(intervention.panel_id, quote=False)
+    return translate(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
 
 
 # A client's details the panel may leave out: a known client keeps what it had.
@@ -445,13 +447,11 @@ def insert_deferred(
     intervention's id and its client's eligibility set, when it went in.
     """
     assert held.row is not None and held.client is not None
-    e_rows, t_rows = writes.take_rows()
     values = {
         **params,
         **{f"n_{k}": v for k, v in held.row.items()},
         **{f"c_{k}": v for k, v in held.client.items()},
-        "e_rows": e_rows,
-        "t_rows": t_rows,
+        **writes.take_rows(),
     }
     row = writes.returning_one(_insert_deferred(guard, held.given), values, alone=True)
     if row is None:
@@ -803,64 +803,79 @@ def validate(intervention: Intervention, actor: Actor, now: datetime) -> Interve
 def validate_by_link(
     ident: int, nonce: str, actor_for: Callable[[Intervention], Actor], now: datetime
 ) -> Intervention | None:
-    """The common click of a validation link, in one statement with its lookup.
+    """The common click of a validation link, as one statement with all its work.
 
     An intervention with this id and link nonce, awaiting validation before its
-    deadline, is validated as `validate` does it by an UPDATE ... RETURNING what the
-    validation's work needs of it and of its client; `actor_for` gives the actor from
-    that. The intervention returned holds only those columns, outside the session.
-    Anything else (unknown, another nonce, decided, past the deadline) returns None and
-    changes nothing: the caller then takes the general path, which says why. PostgreSQL
-    only (None on SQLite).
+    deadline, is validated as `validate` does it. Its event, its cancels, its mail and
+    its ticket note are built first, without a query (`writes.deferring()`), from an
+    intervention known only by its id; one statement, a transaction of its own, then
+    makes the UPDATE and writes them from the row it updated: the trail names the
+    client by the address on their row, and the note goes only to an intervention with
+    a ticket. Anything else (unknown, another nonce, decided, past the deadline)
+    returns None and changes nothing: the caller then takes the general path, which
+    says why. PostgreSQL only (None on SQLite).
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return None
-    values = {"v_state": State.VALIDATED.value, "v_decided_at": now, "v_updated_at": now}
-    row = writes.returning_one(
-        _validate_by_link(),
-        {"_id": ident, "_nonce": nonce, "_now": now, **values},
-    )
-    if row is None:
-        return None
-    client = writes.transient(Client, {"id": row.pop("client_id"), "email": row.pop("email")})
-    intervention = writes.transient(Intervention, row)
-    set_committed_value(intervention, "client", client)
-    actor = actor_for(intervention)
-    add_event(
-        intervention,
-        actor,
-        "validate",
-        now,
-        from_state=State.AWAITING_VALIDATION.value,
-        to_state=State.VALIDATED.value,
-    )
-    _validated(intervention, actor, now)
-    return intervention
+    values = {"state": State.VALIDATED.value, "decided_at": now, "updated_at": now}
+    # Its ticket is not known yet: the note is scheduled, and the statement keeps it only
+    # for an intervention that has one.
+    intervention = writes.transient(Intervention, {"id": ident, "ticket_id": "?", **values})
+    set_committed_value(intervention, "client", writes.transient(Client, {"email": None}))
+    with writes.deferring():
+        actor = actor_for(intervention)
+        add_event(
+            intervention,
+            actor,
+            "validate",
+            now,
+            from_state=State.AWAITING_VALIDATION.value,
+            to_state=State.VALIDATED.value,
+        )
+        _validated(intervention, actor, now)
+    params = {
+        "_id": ident,
+        "_nonce": nonce,
+        "_now": now,
+        **{f"v_{k}": v for k, v in values.items()},
+        **writes.take_rows(cancels=True),
+    }
+    row = writes.returning_one(_validate_by_link(), params, alone=True)
+    return None if row is None else intervention
 
 
 @cache
 def _validate_by_link() -> Any:
-    table = INTERVENTIONS
     assert TRANSITIONS["validate"] == (frozenset({State.AWAITING_VALIDATION}), State.VALIDATED)
+    # Names from the models, values all bound.
+    validated = (
+        "v AS (UPDATE interventions SET state = :v_state, decided_at = :v_decided_at,"  # noqa: S608
+        " updated_at = :v_updated_at FROM clients"
+        " WHERE interventions.id = :_id AND interventions.link_nonce = :_nonce"
+        f" AND interventions.state = '{State.AWAITING_VALIDATION.value}'"
+        " AND (interventions.deadline_at IS NULL OR interventions.deadline_at > :_now)"
+        " AND clients.id = interventions.client_id"
+        " RETURNING interventions.id, interventions.ticket_id, clients.email)"
+    )
+    parts = [
+        validated,
+        writes.cancel_for("v"),
+        writes.insert_rows_for(
+            "v", "new_events", writes.EVENTS, "e_rows", {"actor_name": "v.email"}
+        ),
+        writes.insert_rows_for(
+            "v",
+            "new_tasks",
+            writes.TASKS,
+            "t_rows",
+            where="(r.action <> 'add_ticket_note' OR coalesce(v.ticket_id, '') <> '')",
+        ),
+    ]
+    times = ("v_decided_at", "v_updated_at", "_now")
     return (
-        update(table)
-        .where(
-            table.c.id == bindparam("_id"),
-            table.c.link_nonce == bindparam("_nonce"),
-            table.c.state == State.AWAITING_VALIDATION.value,
-            or_(table.c.deadline_at.is_(None), table.c.deadline_at > bindparam("_now")),
-            CLIENTS.c.id == table.c.client_id,
-        )
-        .values(
-            state=bindparam("v_state"),
-            decided_at=bindparam("v_decided_at"),
-            updated_at=bindparam("v_updated_at"),
-        )
-        .returning(
-            *(table.c[k] for k in ("id", "panel_id", "ticket_id", "client_id", "state")),
-            table.c.decided_at,
-            CLIENTS.c.email,
-        )
+        text("WITH " + ", ".join(parts) + " SELECT v.id FROM v")  # noqa: S608
+        .bindparams(*(bindparam(name, type_=INTERVENTIONS.c.decided_at.type) for name in times))
+        .columns(named_column("id", Integer))
     )
 
 

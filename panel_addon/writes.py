@@ -109,6 +109,8 @@ def task_done(task: Any, now: datetime, result: dict[str, Any] | None) -> None:
 def write(session: Any = None) -> None:
     """Write the buffered rows now (a no-op when there are none)."""
     session = session if session is not None else db.session()
+    if _DEFER in session.info and session.info.get(_KEY):
+        raise NotDeferrable("buffered rows")
     pending: dict[Any, Any] | None = session.info.pop(_KEY, None)
     if not pending:
         return
@@ -309,20 +311,35 @@ def _insert_rows(table: Table, param: str) -> str:
     )
 
 
-def insert_rows_for(parent: str, name: str, table: Table, param: str) -> str:
+def insert_rows_for(
+    parent: str,
+    name: str,
+    table: Table,
+    param: str,
+    taken: dict[str, str] | None = None,
+    where: str = "true",
+) -> str:
     """A CTE `name` inserting `table`'s rows of the JSON `param`, each for `parent`'s id.
 
-    For rows buffered before their intervention had an id (`deferring()`): the
-    intervention's INSERT is the CTE `parent`, with its id.
+    For rows buffered before their intervention was written (`deferring()`): the
+    intervention's INSERT or UPDATE is the CTE `parent`, with its id, and `taken` names
+    the columns whose values come from it (column -> SQL), `where` the rows kept.
     """
     names = _COLUMNS[table]
     assert names[0] == "intervention_id"
-    picked = ", ".join([f"{parent}.id", *(f"r.{n}" for n in names[1:])])
+    sources = {"intervention_id": f"{parent}.id", **(taken or {})}
+    picked = ", ".join(sources.get(n, f"r.{n}") for n in names)
     return (
         f"{name} AS (INSERT INTO {table.name} ({', '.join(names)}) SELECT {picked}"  # noqa: S608 - names from the models
         f" FROM {parent}, json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
-        " WITH ORDINALITY AS r ORDER BY r.ordinality)"
+        f" WITH ORDINALITY AS r WHERE {where} ORDER BY r.ordinality)"
     )
+
+
+def cancel_for(parent: str) -> str:
+    """A CTE `cancelled`: the buffered cancel (`take_rows(cancels=True)`) of `parent`'s tasks."""
+    sql = _CANCEL_SQL.replace(":c_intervention_id", f"(SELECT id FROM {parent})")  # noqa: S608
+    return f"cancelled AS ({sql})"
 
 
 _INSERTS = f"new_events AS ({_insert_rows(EVENTS, 'e_rows')}) {_insert_rows(TASKS, 't_rows')}"
@@ -536,11 +553,23 @@ def deferred() -> Deferred | None:
     return held
 
 
-def take_rows() -> tuple[str, str]:
-    """The buffered events and tasks as JSON (`_json_rows`), taken out of the buffer."""
+def take_rows(cancels: bool = False) -> dict[str, Any]:
+    """The buffered rows, taken out of the buffer, as `_postgresql_write` binds them.
+
+    The events and tasks as JSON (`e_rows`, `t_rows`), and with `cancels` the cancel's
+    `c_actions` and `c_now` (or none) for `cancel_for`.
+    """
     pending: dict[Any, Any] = db.session().info.pop(_KEY, None) or {}
-    assert not pending.get(_CANCEL) and not pending.get(_DONE)
-    return _json_rows(pending.get(EVENTS, [])), _json_rows(pending.get(TASKS, []))
+    cancel = pending.get(_CANCEL)
+    assert not pending.get(_DONE) and (cancels or cancel is None)
+    params: dict[str, Any] = {
+        "e_rows": _json_rows(pending.get(EVENTS, [])),
+        "t_rows": _json_rows(pending.get(TASKS, [])),
+    }
+    if cancels:
+        params["c_actions"] = cancel["actions"] if cancel else []
+        params["c_now"] = naive_utc(cancel["now"]) if cancel else None
+    return params
 
 
 def transient(cls: type[T], row: Mapping[str, Any]) -> T:

@@ -134,9 +134,9 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
         unannounced_delay = time.monotonic() - sent
 
         with database(postgres_schema) as db, db.engine.connect() as blocker:
-            # Hold the intervention's row: the validation's transaction blocks on it when
-            # it moves the intervention to validated, inside its transaction, before its
-            # events, tasks and COMMIT are sent.
+            # Hold the intervention's row: the validation blocks on it when it moves the
+            # intervention to validated, in the statement that also writes its events
+            # and tasks, before any of it is committed.
             blocker.execute(text("SELECT id FROM interventions WHERE panel_id = 'iv-1' FOR UPDATE"))
             attempt = threading.Thread(
                 target=lambda: _quietly(post_form, _links(mailbox, 1)["validate"], {}), daemon=True
@@ -145,18 +145,40 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
             wait_for(
                 lambda: db.scalar(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query ILIKE 'UPDATE interventions SET%'"
+                    "AND query ILIKE '%UPDATE interventions SET%'"
                 ),
                 what="the validation to wait inside its transaction",
             )
             svc.crash("web")
             blocker.rollback()
             attempt.join(timeout=10)
-            half_written = db.scalar(
-                "SELECT count(*) FROM intervention_events e JOIN interventions i "
-                "ON i.id = e.intervention_id WHERE i.panel_id = 'iv-1' AND e.type = 'validate'"
-            ) + db.scalar("SELECT count(*) FROM interventions WHERE state = 'validated'")
-            assert half_written == 0
+            # The statement outlives the process that sent it: PostgreSQL runs it to its
+            # end once the row is free. The decision is then there whole (its state, its
+            # event and its work), or not at all; never a part of it.
+            wait_for(
+                lambda: (
+                    not db.scalar(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE query ILIKE '%UPDATE interventions SET%' AND state = 'active'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                ),
+                what="the killed request's statement to end",
+            )
+            written = (
+                db.scalar("SELECT count(*) FROM interventions WHERE state = 'validated'"),
+                db.scalar(
+                    "SELECT count(*) FROM intervention_events e JOIN interventions i "
+                    "ON i.id = e.intervention_id WHERE i.panel_id = 'iv-1' AND e.type = 'validate'"
+                ),
+                db.scalar(
+                    "SELECT count(*) FROM tasks t JOIN interventions i ON i.id = t.intervention_id"
+                    " WHERE i.panel_id = 'iv-1' AND t.action = 'send_mail'"
+                    " AND t.payload->>'template' = 'validated'"
+                ),
+            )
+            half_written = int(written not in ((0, 0, 0), (1, 1, 1)))
+            assert half_written == 0, written
 
             # The client tries again: one decision, one confirmation, one note.
             svc.start_web(**nowhere)

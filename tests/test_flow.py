@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from panel_addon import lifecycle
 from panel_addon.models import Client, Event, Intervention, db
 
 from .flow import complete, path_of, run_due, send, start, task_rows
@@ -284,5 +285,23 @@ def test_a_validation_by_link_schedules_its_work_from_the_intervention(
         assert ("send_mail", "validated") in pending
         assert not {("send_mail", "reminder"), ("lapse", None)} & pending
         notes = task_rows(app, action="add_ticket_note", state="pending")
-        assert [t.payload["ticket_id"] for t in notes] == ["T-100"]
-        assert "iv-1" in notes[0].payload["message"] and "192.0.2.7" in notes[0].payload["message"]
+        assert len(notes) == 1
+        assert lifecycle.ticket_note_text(notes[0].payload, iv) == (
+            "The client validated intervention iv-1 (from 192.0.2.7)."
+        )
+
+
+def test_a_validation_by_link_of_an_intervention_without_a_ticket_notes_nothing(
+    backend: str, app: Any, client: Any, mailbox: Any
+) -> None:
+    start(client)
+    complete(client)
+    run_due(app)
+    with app.app_context():
+        db.session.execute(db.update(Intervention).values(ticket_id=None))
+        db.session.commit()
+    assert client.post(_links(mailbox)["validate"]).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(Intervention.state)) == "validated"
+        pending = [t.action for t in task_rows(app, state="pending")]
+        assert "send_mail" in pending and "add_ticket_note" not in pending

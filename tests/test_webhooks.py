@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from panel_addon import lifecycle
 from panel_addon.models import Client, Intervention, db
 
 from .flow import complete, send, start
@@ -217,8 +218,10 @@ def test_a_completion_that_creates_its_intervention_opens_the_window_at_once(
     ]
     assert {row[3] for row in work} == {"pending"}
     assert [row[4] for row in work if row[1] in ("lapse", "expire_backup")] == [deadline, expires]
-    note = work[-1][2]
-    assert note["ticket_id"] == "T-100" and "iv-new" in note["message"]
+    with app.app_context():
+        iv = db.session.scalar(db.select(Intervention))
+        text = lifecycle.ticket_note_text(work[-1][2], iv)
+    assert text.startswith("Intervention iv-new completed"), text
 
 
 def test_a_creating_webhook_answers_a_known_clients_eligibility(
