@@ -234,3 +234,41 @@ def _text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
     return str(part.get_content())
+
+
+def test_ticket_notes_escape_the_panels_id_and_keep_an_earlier_versions_text(
+    backend: str, make_app: Any, mailbox: Any, panel: FakeWhmcs
+) -> None:
+    from panel_addon.models import Task
+
+    app = make_app(
+        WHMCS_URL=panel.url,
+        WHMCS_IDENTIFIER=TEST_IDENTIFIER,
+        WHMCS_SECRET=TEST_SECRET,
+        STAFF_LANGUAGE="en",
+    )
+    links = _completed(app, mailbox, panel_id=f"iv{MARKUP}", ticket_id="100")
+    with app.app_context():
+        iv = db.session.scalar(db.select(Intervention))
+        # A note a version that wrote the text into the task scheduled before an upgrade.
+        now = app.extensions["panel_addon.clock"].now()
+        db.session.add(
+            Task(
+                intervention_id=iv.id,
+                kind="panel",
+                action="add_ticket_note",
+                payload={"ticket_id": "100", "message": "Written by the version before."},
+                state="pending",
+                due_at=now,
+                attempts=0,
+                created_at=now,
+            )
+        )
+        db.session.commit()
+    assert app.test_client().post(links["validate"]).status_code == 303
+    run_due(app)
+    notes = panel.ticket_notes(100)
+    assert "Written by the version before." in notes
+    validated = [note for note in notes if note.startswith("The client validated")]
+    assert len(validated) == 1 and "&lt;script&gt;" in validated[0], notes
+    assert all("<script>" not in note for note in notes)
