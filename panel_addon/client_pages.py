@@ -135,9 +135,9 @@ def error_page(
     return _headers(response)
 
 
-def _link_or_error(token: str, purpose: str) -> Intervention | Response:
+def _link_or_error(token: str, purpose: str, attached: bool = True) -> Intervention | Response:
     try:
-        return resolve(token, purpose).intervention
+        return resolve(token, purpose, attached).intervention
     except LinkError as exc:
         status = {"expired": 410, "unknown": 404}.get(exc.reason, 404)
         return error_page(status, exc.reason, exc.intervention)
@@ -147,7 +147,7 @@ def _link_or_error(token: str, purpose: str) -> Intervention | Response:
 def show(token: str, purpose: str) -> Response:
     # GET never changes anything: no transaction to open and roll back.
     outside_transaction()
-    found = _link_or_error(token, purpose)
+    found = _link_or_error(token, purpose, attached=False)
     if isinstance(found, Response):
         return found
     return _render(purpose, found)

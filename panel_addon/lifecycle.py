@@ -209,31 +209,39 @@ def _with_client(key: str) -> Any:
     )
 
 
-def _load(key: str, value: Any) -> Intervention | None:
+def _load(key: str, value: Any, attached: bool = True) -> Intervention | None:
     """The intervention whose `key` column is `value`, with its client, in one query."""
     row = writes.select_one(_with_client(key), {"key": value})
-    return None if row is None else adopt_with_client(row)
+    return None if row is None else adopt_with_client(row, attached)
 
 
-def adopt_with_client(row: Sequence[Any]) -> Intervention | None:
-    """The intervention of a row of its columns then its client's (None if they are NULL)."""
+def adopt_with_client(row: Sequence[Any], attached: bool = True) -> Intervention | None:
+    """The intervention of a row of its columns then its client's (None if they are NULL).
+
+    In the session, as if loaded; or, not `attached`, outside it (for a page that only
+    shows them: every column is there, and nothing is written).
+    """
     width = len(INTERVENTIONS.c)
     own, its_client = row[:width], row[width:]
     if own[_ID_AT] is None:
         return None
-    intervention = writes.adopt(Intervention, dict(zip(INTERVENTIONS.c.keys(), own, strict=True)))
-    client = writes.adopt(Client, dict(zip(CLIENTS.c.keys(), its_client, strict=True)))
+    make = writes.adopt if attached else writes.transient
+    intervention = make(Intervention, dict(zip(INTERVENTIONS.c.keys(), own, strict=True)))
+    client = make(Client, dict(zip(CLIENTS.c.keys(), its_client, strict=True)))
     set_committed_value(intervention, "client", client)
     return intervention
 
 
-def get(ident: int) -> Intervention | None:
-    """The intervention with this id (the one the session holds, if it holds it)."""
+def get(ident: int, attached: bool = True) -> Intervention | None:
+    """The intervention with this id (the one the session holds, if it holds it).
+
+    Not `attached`: read outside the session, for a request that only shows it.
+    """
     key = inspect(Intervention).identity_key_from_primary_key([ident])
     held = db.session.identity_map.get(key)
     if held is not None:
         return held  # type: ignore[no-any-return]
-    return _load("id", ident)
+    return _load("id", ident, attached)
 
 
 class _LookUp:

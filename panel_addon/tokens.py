@@ -80,19 +80,22 @@ def _loads(token: str, purpose: str) -> object:
     return _serializer(purpose).loads(token, max_age=max_age)
 
 
-def _lookup(payload: object) -> Intervention | None:
+def _lookup(payload: object, attached: bool = True) -> Intervention | None:
     ids = _ids(payload)
     if ids is None:
         return None
     ident, nonce = ids
-    intervention = lifecycle.get(ident)
+    intervention = lifecycle.get(ident, attached)
     if intervention is None or intervention.link_nonce != nonce:
         return None
     return intervention
 
 
-def resolve(token: str, purpose: str) -> Link:
-    """Check a token for `purpose` and find its intervention; raise LinkError otherwise."""
+def resolve(token: str, purpose: str, attached: bool = True) -> Link:
+    """Check a token for `purpose` and find its intervention; raise LinkError otherwise.
+
+    Not `attached`, the intervention is read outside the session (`lifecycle.get`).
+    """
     try:
         payload = _loads(token, purpose)
     except SignatureExpired as exc:
@@ -102,10 +105,10 @@ def resolve(token: str, purpose: str) -> Link:
             )
         except BadData:
             expired_payload = None
-        raise LinkError("expired", _lookup(expired_payload)) from None
+        raise LinkError("expired", _lookup(expired_payload, attached)) from None
     except (BadSignature, BadData):
         raise LinkError("invalid") from None
-    intervention = _lookup(payload)
+    intervention = _lookup(payload, attached)
     if intervention is None:
         raise LinkError("unknown")
     return Link(purpose, intervention)
