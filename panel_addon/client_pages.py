@@ -158,7 +158,7 @@ def act(token: str, purpose: str) -> Response:
     begin_with_first_statement()
     now = clock_now()
     ids = signed_ids(token, purpose) if purpose == "validate" else None
-    if ids is not None and lifecycle.validate_by_link(*ids, _client_actor, now) is not None:
+    if ids is not None and lifecycle.validate_by_link(*ids, _client_actor, now):
         # The common click: looked up and validated by one statement.
         commit_and_kick()
         return _headers(redirect(request.path, code=303))

@@ -810,7 +810,7 @@ def validate(intervention: Intervention, actor: Actor, now: datetime) -> Interve
 
 def validate_by_link(
     ident: int, nonce: str, actor_for: Callable[[Intervention], Actor], now: datetime
-) -> Intervention | None:
+) -> bool:
     """The common click of a validation link, as one statement with all its work.
 
     An intervention with this id and link nonce, awaiting validation before its
@@ -819,12 +819,16 @@ def validate_by_link(
     intervention known only by its id; one statement, a transaction of its own, then
     makes the UPDATE and writes them from the row it updated: the trail names the
     client by the address on their row, and the note goes only to an intervention with
-    a ticket. Anything else (unknown, another nonce, decided, past the deadline)
-    returns None and changes nothing: the caller then takes the general path, which
-    says why. PostgreSQL only (None on SQLite).
+    a ticket. True when it did. Anything else (unknown, another nonce, decided, past the
+    deadline) returns False and changes nothing: the caller then takes the general path,
+    which says why. PostgreSQL only (False on SQLite).
+
+    Its cancel of the pending mail and lapse reads the tasks as the statement began: a
+    mail scheduled by a transaction the UPDATE waited for stays pending, and its handler
+    skips it, as it skips any mail no longer wanted.
     """
     if db.session.get_bind().dialect.name != "postgresql":
-        return None
+        return False
     values = {"state": State.VALIDATED.value, "decided_at": now, "updated_at": now}
     # Its ticket is not known yet: the note is scheduled, and the statement keeps it only
     # for an intervention that has one.
@@ -848,8 +852,10 @@ def validate_by_link(
         **{f"v_{k}": v for k, v in values.items()},
         **writes.take_rows(cancels=True),
     }
-    row = writes.returning_one(_validate_by_link(), params, alone=True)
-    return None if row is None else intervention
+    if writes.returning_one(_validate_by_link(), params, alone=True) is None:
+        tasks.discard_kicks()
+        return False
+    return True
 
 
 @cache

@@ -287,7 +287,6 @@ def receive() -> Response:
         commit_and_kick()
         _log_applied(webhook_id, event_type, data["id"], created.state)
         return answer
-    begin_with_first_statement()
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).
@@ -337,6 +336,9 @@ _GUARD = (
 )
 
 
+_UNIQUE_VIOLATION = "23505"
+
+
 def _create_if_new(
     webhook_id: str, event_type: str, data: dict[str, Any], now: datetime
 ) -> Intervention | None:
@@ -364,10 +366,15 @@ def _create_if_new(
             intervention = _apply(event_type, data, now, None)
         if held.row is not None and lifecycle.insert_deferred(held, intervention, _GUARD, params):
             return intervention
-    except (lifecycle.LifecycleError, writes.NotDeferrable, IntegrityError):
+    except (lifecycle.LifecycleError, writes.NotDeferrable):
         pass
+    except IntegrityError as exc:
+        # Only a concurrent creation of the same panel id is expected here.
+        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise
     db.session.rollback()
     discard_kicks()
+    begin_with_first_statement()
     return None
 
 

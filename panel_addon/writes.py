@@ -370,6 +370,8 @@ def _before_statement(state: ORMExecuteState) -> None:
     # objects go first (the autoflush would come after this hook): a buffered row may
     # point at one of them.
     session = state.session
+    if _DEFER in session.info:
+        raise NotDeferrable(state.statement)
     if _KEY in session.info:
         session._autoflush()
         write(session)
@@ -561,7 +563,8 @@ def take_rows(cancels: bool = False) -> dict[str, Any]:
     """
     pending: dict[Any, Any] = db.session().info.pop(_KEY, None) or {}
     cancel = pending.get(_CANCEL)
-    assert not pending.get(_DONE) and (cancels or cancel is None)
+    if pending.get(_DONE) or (cancel is not None and not cancels):
+        raise NotDeferrable("rows this statement cannot write")
     params: dict[str, Any] = {
         "e_rows": _json_rows(pending.get(EVENTS, [])),
         "t_rows": _json_rows(pending.get(TASKS, [])),

@@ -116,7 +116,7 @@ def test_a_worker_killed_mid_job_has_the_job_redone_once(
     assert mail_redone_after < LEASE + 5 and note_redone_after < LEASE + 8
 
 
-def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is_done(
+def test_a_web_process_killed_mid_request_writes_all_or_nothing_and_unannounced_work_is_done(
     tmp_path: Path, postgres_schema: str, mailbox: SmtpSink, panel: FakeWhmcs
 ) -> None:
     svc = Service(settings(postgres_schema, (mailbox.host, mailbox.port), panel), tmp_path)
@@ -176,8 +176,18 @@ def test_a_web_process_killed_mid_request_writes_nothing_and_unannounced_work_is
                     " WHERE i.panel_id = 'iv-1' AND t.action = 'send_mail'"
                     " AND t.payload->>'template' = 'validated'"
                 ),
+                db.scalar(
+                    "SELECT count(*) FROM tasks t JOIN interventions i ON i.id = t.intervention_id"
+                    " WHERE i.panel_id = 'iv-1' AND t.action = 'add_ticket_note'"
+                    " AND t.payload->>'note' = 'note.validated'"
+                ),
+                # Its cancel: the lapse still pending, or cancelled with the decision.
+                db.scalar(
+                    "SELECT count(*) FROM tasks t JOIN interventions i ON i.id = t.intervention_id"
+                    " WHERE i.panel_id = 'iv-1' AND t.action = 'lapse' AND t.state = 'cancelled'"
+                ),
             )
-            half_written = int(written not in ((0, 0, 0), (1, 1, 1)))
+            half_written = int(written not in ((0, 0, 0, 0, 0), (1, 1, 1, 1, 1)))
             assert half_written == 0, written
 
             # The client tries again: one decision, one confirmation, one note.
