@@ -300,14 +300,24 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     return json.dumps(out)
 
 
-def _insert_rows(table: Table, param: str) -> str:
+def _insert_rows(
+    table: Table,
+    param: str,
+    parent: str | None = None,
+    taken: dict[str, str] | None = None,
+    where: str = "true",
+) -> str:
     # One JSON parameter for any number of rows, typed by the table's own row type, and
-    # inserted in the order they were buffered (the trail is read in id order).
-    names = ", ".join(_COLUMNS[table])
+    # inserted in the order they were buffered (the trail is read in id order). With a
+    # `parent` CTE, each row is for its intervention (see `insert_rows_for`).
+    names = _COLUMNS[table]
+    sources = {} if parent is None else {"intervention_id": f"{parent}.id", **(taken or {})}
+    picked = ", ".join(sources.get(n, f"r.{n}") for n in names)
+    joined = "" if parent is None else f"{parent}, "
     return (
-        f"INSERT INTO {table.name} ({names}) SELECT {names}"  # noqa: S608 - names from the models
-        f" FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
-        " WITH ORDINALITY AS r ORDER BY r.ordinality"
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {picked}"  # noqa: S608 - names from the models
+        f" FROM {joined}json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+        f" WITH ORDINALITY AS r WHERE {where} ORDER BY r.ordinality"
     )
 
 
@@ -325,32 +335,28 @@ def insert_rows_for(
     intervention's INSERT or UPDATE is the CTE `parent`, with its id, and `taken` names
     the columns whose values come from it (column -> SQL), `where` the rows kept.
     """
-    names = _COLUMNS[table]
-    assert names[0] == "intervention_id"
-    sources = {"intervention_id": f"{parent}.id", **(taken or {})}
-    picked = ", ".join(sources.get(n, f"r.{n}") for n in names)
+    return f"{name} AS ({_insert_rows(table, param, parent, taken, where)})"
+
+
+def _cancel_sql(intervention: str) -> str:
+    # The same UPDATE as _cancel_statement (SQLite's), for PostgreSQL's single statement,
+    # where it is a CTE beside the INSERTs; `intervention` is the SQL of its id.
     return (
-        f"{name} AS (INSERT INTO {table.name} ({', '.join(names)}) SELECT {picked}"  # noqa: S608 - names from the models
-        f" FROM {parent}, json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
-        f" WITH ORDINALITY AS r WHERE {where} ORDER BY r.ordinality)"
+        "UPDATE tasks SET state = 'cancelled', done_at = CAST(:c_now AS timestamp)"  # noqa: S608 - no value in it
+        f" WHERE intervention_id = {intervention} AND state = 'pending'"
+        " AND action = ANY(CAST(:c_actions AS text[]))"
+        " AND (claimed_until IS NULL OR claimed_until < CAST(:c_now AS timestamp))"
     )
 
 
 def cancel_for(parent: str) -> str:
     """A CTE `cancelled`: the buffered cancel (`take_rows(cancels=True)`) of `parent`'s tasks."""
-    sql = _CANCEL_SQL.replace(":c_intervention_id", f"(SELECT id FROM {parent})")  # noqa: S608
-    return f"cancelled AS ({sql})"
+    return f"cancelled AS ({_cancel_sql(f'(SELECT id FROM {parent})')})"  # noqa: S608
 
 
 _INSERTS = f"new_events AS ({_insert_rows(EVENTS, 'e_rows')}) {_insert_rows(TASKS, 't_rows')}"
-# The same two UPDATEs as _cancel_statement and _done_statement (SQLite's), written for
-# PostgreSQL's single statement, where they are CTEs beside the INSERTs.
-_CANCEL_SQL = (
-    "UPDATE tasks SET state = 'cancelled', done_at = CAST(:c_now AS timestamp)"
-    " WHERE intervention_id = :c_intervention_id AND state = 'pending'"
-    " AND action = ANY(CAST(:c_actions AS text[]))"
-    " AND (claimed_until IS NULL OR claimed_until < CAST(:c_now AS timestamp))"
-)
+_CANCEL_SQL = _cancel_sql(":c_intervention_id")
+# The same UPDATE as _done_statement (SQLite's), for PostgreSQL's single statement.
 _DONE_SQL = (
     "UPDATE tasks SET state = 'done', done_at = CAST(:d_done_at AS timestamp),"
     " result = CAST(:d_result AS json), claimed_until = NULL, last_error = NULL"
