@@ -571,13 +571,10 @@ def take_rows(cancels: bool = False) -> dict[str, Any]:
     cancel = pending.get(_CANCEL)
     if pending.get(_DONE) or (cancel is not None and not cancels):
         raise NotDeferrable("rows this statement cannot write")
-    params: dict[str, Any] = {
-        "e_rows": _json_rows(pending.get(EVENTS, [])),
-        "t_rows": _json_rows(pending.get(TASKS, [])),
-    }
+    params = _postgresql_write(pending)[1]
     if cancels:
-        params["c_actions"] = cancel["actions"] if cancel else []
-        params["c_now"] = naive_utc(cancel["now"]) if cancel else None
+        params.setdefault("c_actions", [])
+        params.setdefault("c_now", None)
     return params
 
 
