@@ -22,7 +22,7 @@ from .i18n import translate
 from .lifecycle import Actor, State
 from .models import Intervention, db
 from .settings import SUPPORTED_LANGUAGES
-from .tasks import commit_and_kick
+from .tasks import commit_and_kick, kick_scheduled
 from .tokens import LinkError, link_url, resolve, signed_ids
 
 if TYPE_CHECKING:
@@ -145,23 +145,27 @@ def _link_or_error(token: str, purpose: str, attached: bool = True) -> Intervent
 
 @bp.get("/i/<token>/<any(validate, report):purpose>")
 def show(token: str, purpose: str) -> Response:
-    # GET never changes anything: no transaction to open and roll back.
-    outside_transaction()
+    # GET never changes anything: the intervention is read outside the session, with no
+    # transaction to open and roll back.
     found = _link_or_error(token, purpose, attached=False)
     if isinstance(found, Response):
         return found
+    if found.check_urls:
+        # Its site check's snapshots are read through the session: outside a
+        # transaction too.
+        outside_transaction()
     return _render(purpose, found)
 
 
 @bp.post("/i/<token>/<any(validate, report):purpose>")
 def act(token: str, purpose: str) -> Response:
-    begin_with_first_statement()
     now = clock_now()
     ids = signed_ids(token, purpose) if purpose == "validate" else None
     if ids is not None and lifecycle.validate_by_link(*ids, _client_actor, now):
-        # The common click: looked up and validated by one statement.
-        commit_and_kick()
+        # The common click: looked up and validated by one statement of its own.
+        kick_scheduled()
         return _headers(redirect(request.path, code=303))
+    begin_with_first_statement()
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found

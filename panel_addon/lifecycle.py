@@ -210,8 +210,11 @@ def _with_client(key: str) -> Any:
 
 
 def _load(key: str, value: Any, attached: bool = True) -> Intervention | None:
-    """The intervention whose `key` column is `value`, with its client, in one query."""
-    row = writes.select_one(_with_client(key), {"key": value})
+    """The intervention whose `key` column is `value`, with its client, in one query.
+
+    Not `attached`, the query runs outside the session too (`writes.select_one`, `alone`).
+    """
+    row = writes.select_one(_with_client(key), {"key": value}, alone=not attached)
     return None if row is None else adopt_with_client(row, attached)
 
 
@@ -235,7 +238,8 @@ def adopt_with_client(row: Sequence[Any], attached: bool = True) -> Intervention
 def get(ident: int, attached: bool = True) -> Intervention | None:
     """The intervention with this id (the one the session holds, if it holds it).
 
-    Not `attached`: read outside the session, for a request that only shows it.
+    Not `attached`: read outside the session and its transaction, for a request that
+    only shows it (it sees what is committed).
     """
     key = inspect(Intervention).identity_key_from_primary_key([ident])
     held = db.session.identity_map.get(key)
@@ -451,7 +455,8 @@ def insert_deferred(
 
     The new intervention, its client and the buffered events and tasks go in only when
     `guard` (a CTE named guard, with its `params`) gives a row; nothing does otherwise.
-    The statement is sent `alone`: it commits when it succeeds. True, with the
+    The statement is sent `alone`, outside the session: it commits when it succeeds, and
+    the session stays as it was (call it before the session's transaction). True, with the
     intervention's id and its client's eligibility set, when it went in.
     """
     assert held.row is not None and held.client is not None
@@ -459,7 +464,7 @@ def insert_deferred(
         **params,
         **{f"n_{k}": v for k, v in held.row.items()},
         **{f"c_{k}": v for k, v in held.client.items()},
-        **writes.take_rows(),
+        **writes.take_rows(held),
     }
     row = writes.returning_one(_insert_deferred(guard, held.given), values, alone=True)
     if row is None:
@@ -816,8 +821,9 @@ def validate_by_link(
     An intervention with this id and link nonce, awaiting validation before its
     deadline, is validated as `validate` does it. Its event, its cancels, its mail and
     its ticket note are built first, without a query (`writes.deferring()`), from an
-    intervention known only by its id; one statement, a transaction of its own, then
-    makes the UPDATE and writes them from the row it updated: the trail names the
+    intervention known only by its id; one statement, a transaction of its own outside
+    the session (call it before the session's transaction), then makes the UPDATE and
+    writes them from the row it updated: the trail names the
     client by the address on their row, and the note goes only to an intervention with
     a ticket. True when it did. Anything else (unknown, another nonce, decided, past the
     deadline) returns False and changes nothing: the caller then takes the general path,
@@ -834,7 +840,7 @@ def validate_by_link(
     # for an intervention that has one.
     intervention = writes.transient(Intervention, {"id": ident, "ticket_id": "?", **values})
     set_committed_value(intervention, "client", writes.transient(Client, {"email": None}))
-    with writes.deferring():
+    with writes.deferring() as held:
         actor = actor_for(intervention)
         add_event(
             intervention,
@@ -850,7 +856,7 @@ def validate_by_link(
         "_nonce": nonce,
         "_now": now,
         **{f"v_{k}": v for k, v in values.items()},
-        **writes.take_rows(cancels=True),
+        **writes.take_rows(held, cancels=True),
     }
     if writes.returning_one(_validate_by_link(), params, alone=True) is None:
         tasks.discard_kicks()

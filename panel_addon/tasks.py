@@ -125,6 +125,15 @@ def commit_and_kick() -> None:
     there yet; if Redis is down the sweep finds the rows later.
     """
     writes.commit()
+    kick_scheduled()
+
+
+def kick_scheduled() -> None:
+    """Tell the workers about the work due now that this request committed.
+
+    For work a statement committed on its own, outside the session
+    (`writes.returning_one(..., alone=True)`); `commit_and_kick` calls it after its commit.
+    """
     kinds = _pending_kicks()
     if kinds:
         kick(sorted(kinds))

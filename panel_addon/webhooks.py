@@ -22,7 +22,7 @@ from .errors import ApiError
 from .formatting import clean_text
 from .models import Intervention, WebhookDelivery, db
 from .settings import normalise_language
-from .tasks import commit_and_kick, discard_kicks
+from .tasks import commit_and_kick, discard_kicks, kick_scheduled
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -280,13 +280,12 @@ def receive() -> Response:
     webhook_id = request.headers["webhook-id"]
 
     now = clock_now()
-    begin_with_first_statement()
     created = _create_if_new(webhook_id, event_type, data, now)
     if created is not None:
-        answer = _answer(created)
-        commit_and_kick()
+        kick_scheduled()
         _log_applied(webhook_id, event_type, data["id"], created.state)
-        return answer
+        return _answer(created)
+    begin_with_first_statement()
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).
@@ -346,10 +345,11 @@ def _create_if_new(
 
     A start, or a completion that carries the start's fields, most often creates its
     intervention. The lifecycle then builds every row without a query
-    (`writes.deferring`), and one statement, a transaction of its own, records the
-    delivery and inserts them. Where the panel's id is known already, the webhook-id was
-    delivered before, a concurrent webhook won, or the lifecycle needed a query or
-    refused, nothing was written: None, and the webhook takes the general path.
+    (`writes.deferring`), and one statement, a transaction of its own outside the
+    session, records the delivery and inserts them. Where the panel's id is known
+    already, the webhook-id was delivered before, a concurrent webhook won, or the
+    lifecycle needed a query or refused, nothing was written: None, and the webhook
+    takes the general path (the session is as it was).
     """
     if event_type == "intervention.cancelled" or not (data.get("client") and data.get("ticket_id")):
         return None
@@ -374,7 +374,6 @@ def _create_if_new(
             raise
     db.session.rollback()
     discard_kicks()
-    begin_with_first_statement()
     return None
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.pool import PoolProxiedConnection
 
 from .database import needs_begin
 from .models import Event, Task, UTCDateTime, db
@@ -59,6 +60,12 @@ def _buffer(*write_first_if: Any) -> dict[Any, Any]:
     writes keep their order.
     """
     session = db.session()
+    held: Deferred | None = session.info.get(_DEFER)
+    if held is not None:
+        # Built for the caller of `deferring()` to send: nothing is written here.
+        if any(held.rows.get(key) for key in write_first_if):
+            raise NotDeferrable("rows to write before these")
+        return held.rows
     if not session.in_transaction():
         # Tied to a transaction, the rows go wherever it goes: committed or rolled back.
         session.begin()
@@ -172,7 +179,7 @@ def commit() -> None:
             assert driver is not None
             # Sent together at the pipeline's one Sync. (Its commit() would sync
             # twice: a round trip more.)
-            with _driver_errors(connection, sql, params), driver.pipeline():
+            with _driver_errors(connection.dialect, connection, sql, params), driver.pipeline():
                 if needs_begin(connection, driver):
                     driver.execute("BEGIN", prepare=False)
                 driver.execute(sql, params, prepare=True)
@@ -181,20 +188,21 @@ def commit() -> None:
 
 
 @contextmanager
-def _driver_errors(connection: Any, sql: str, params: Any) -> Iterator[None]:
+def _driver_errors(dialect: Any, pooled: Any, sql: str, params: Any) -> Iterator[None]:
     """Raise the driver's errors as SQLAlchemy's, as if SQLAlchemy had run `sql`.
 
     The app's error handlers know SQLAlchemy's exceptions (a lost database is a 503),
-    and a connection the error broke is dropped from the pool.
+    and a connection the error broke (`pooled`: a Connection, or the pool's own proxy)
+    is dropped from the pool.
     """
-    dialect = connection.dialect
     base = dialect.loaded_dbapi.Error
     try:
         yield
     except base as exc:
-        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        proxy = pooled if isinstance(pooled, PoolProxiedConnection) else pooled.connection
+        lost = dialect.is_disconnect(exc, proxy.dbapi_connection, None)
         if lost:
-            connection.invalidate(exc)
+            pooled.invalidate(exc)
         raise DBAPIError.instance(
             sql,
             params,
@@ -429,7 +437,9 @@ def _driven(statement: Any, dialect: Any) -> _Driven:
     return _Driven(str(compiled), names, utc, times, json_binds, fixed)
 
 
-def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
+def select_one(
+    statement: Any, params: dict[str, Any], *, alone: bool = False
+) -> Sequence[Any] | None:
     """The first row of a Core SELECT (built once and cached by the caller), or None.
 
     On PostgreSQL it goes straight to psycopg as a prepared statement: on a hot lookup of
@@ -437,8 +447,9 @@ def select_one(statement: Any, params: dict[str, Any]) -> Sequence[Any] | None:
     cost more than the round trip. The values are what the models' types give (times as
     aware UTC; given times must be aware; JSON columns take Python values). The ORM's
     pending changes and the buffered rows are written first, as before any query.
+    `alone`, as for `returning_one`.
     """
-    return _one(statement, params)[1]
+    return _one(statement, params, alone=alone)[1]
 
 
 def returning_one(
@@ -449,9 +460,14 @@ def returning_one(
     Sent as `select_one` sends a SELECT: straight to psycopg on PostgreSQL. A statement
     that reads neither events nor tasks (`reads_buffered=False`: an UPDATE of the
     intervention, say) goes before the buffered rows, which wait for the next statement
-    that needs them or the commit: a round trip less. A statement `alone` in a
-    transaction begun by `begin_with_first_statement`, and sent first, goes without a
-    BEGIN: it is a transaction of its own, committed when it succeeds.
+    that needs them or the commit: a round trip less.
+
+    A statement `alone` needs nothing of the session: it runs outside it, on a pooled
+    connection of its own (on PostgreSQL in autocommit mode), a transaction of its own
+    (committed when it succeeds). It sees nothing the session has not committed, and
+    the session with buffered rows refuses it. It saves the session's transaction and
+    connection (their set-up, their commit), the costliest part of a one-statement
+    request.
     """
     names, row = _one(statement, params, reads_buffered, alone)
     return None if row is None else dict(zip(names, row, strict=True))
@@ -460,10 +476,19 @@ def returning_one(
 def _one(
     statement: Any, params: dict[str, Any], reads_buffered: bool = True, alone: bool = False
 ) -> tuple[Sequence[str], Sequence[Any] | None]:
-    # As before any query of the session: the ORM's pending objects, then the rows.
     session = db.session()
     if _DEFER in session.info:
         raise NotDeferrable(statement)
+    if alone:
+        if session.info.get(_KEY):
+            raise RuntimeError("buffered rows: a statement alone would not see them")
+        bind: Any = session.get_bind()  # the engine
+        if bind.dialect.name == "postgresql":
+            return _alone(statement, params, bind)
+        with bind.begin() as connection:
+            found = connection.execute(statement, params).first()
+        return (() if found is None else tuple(found._fields)), found
+    # As before any query of the session: the ORM's pending objects, then the rows.
     session._autoflush()
     if reads_buffered and _KEY in session.info:
         write(session)
@@ -471,11 +496,59 @@ def _one(
     if connection.dialect.name != "postgresql":
         found = connection.execute(statement, params).first()
         return (() if found is None else tuple(found._fields)), found
-    driven = _driven(statement, connection.dialect)
+    driven, params = _bound(statement, connection.dialect, params)
     driver = connection.connection.driver_connection
     assert driver is not None
+    with (
+        _driver_errors(connection.dialect, connection, driven.sql, params),
+        driver.cursor() as cursor,
+    ):
+        if needs_begin(connection, driver):
+            # The transaction's BEGIN and its first statement, in one round trip.
+            with driver.pipeline():
+                driver.execute("BEGIN", prepare=False)
+                cursor.execute(driven.sql, params, prepare=True)
+        else:
+            cursor.execute(driven.sql, params, prepare=True)
+        row = cursor.fetchone()
+    return driven.names, _utc(driven, row)
+
+
+def _alone(
+    statement: Any, params: dict[str, Any], engine: Any
+) -> tuple[Sequence[str], Sequence[Any] | None]:
+    driven, params = _bound(statement, engine.dialect, params)
+    base = engine.dialect.loaded_dbapi.Error
+    try:
+        pooled = engine.raw_connection()
+    except base as exc:
+        # As SQLAlchemy raises it when a session cannot connect.
+        raise DBAPIError.instance(None, None, exc, base, dialect=engine.dialect) from exc
+    driver = pooled.driver_connection
+    try:
+        with _driver_errors(engine.dialect, pooled, driven.sql, params):
+            driver.autocommit = True
+            with driver.cursor() as cursor:
+                cursor.execute(driven.sql, params, prepare=True)
+                row = cursor.fetchone()
+    finally:
+        # Back as the pool gives its connections to SQLAlchemy: a session must never
+        # run its transactions in autocommit mode. One that cannot be set back is
+        # dropped.
+        try:
+            if pooled.is_valid:
+                driver.autocommit = False
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the connection goes
+            pooled.invalidate(exc)
+        pooled.close()
+    return driven.names, _utc(driven, row)
+
+
+def _bound(statement: Any, dialect: Any, params: dict[str, Any]) -> tuple[_Driven, dict[str, Any]]:
+    # The statement in psycopg's terms, and its parameters as the models' types bind them:
+    # times as UTCDateTime stores them, naive UTC; JSON as its text.
+    driven = _driven(statement, dialect)
     params = {**driven.fixed, **params}
-    # Times as the models' UTCDateTime stores them, naive UTC; JSON as its text.
     for name in driven.times:
         value = params.get(name)
         if isinstance(value, datetime):
@@ -484,22 +557,18 @@ def _one(
         value = params.get(name)
         if value is not None:
             params[name] = json.dumps(value)
-    with _driver_errors(connection, driven.sql, params), driver.cursor() as cursor:
-        if needs_begin(connection, driver) and not alone:
-            # The transaction's BEGIN and its first statement, in one round trip.
-            with driver.pipeline():
-                driver.execute("BEGIN", prepare=False)
-                cursor.execute(driven.sql, params, prepare=True)
-        else:
-            cursor.execute(driven.sql, params, prepare=True)
-        row = cursor.fetchone()
+    return driven, params
+
+
+def _utc(driven: _Driven, row: Sequence[Any] | None) -> Sequence[Any] | None:
+    # Times as the models' UTCDateTime gives them: aware UTC.
     if row is None or not driven.utc:
-        return driven.names, row
+        return row
     values = list(row)
     for n in driven.utc:
         if values[n] is not None:
             values[n] = values[n].replace(tzinfo=UTC)
-    return driven.names, values
+    return values
 
 
 def adopt(cls: type[T], row: Mapping[Any, Any]) -> T:
@@ -537,11 +606,16 @@ class NotDeferrable(Exception):
 
 @dataclass
 class Deferred:
-    """What `deferring()` holds back: the new intervention's row, and its client's."""
+    """What `deferring()` holds back: the new intervention's row, and its client's.
+
+    And the events and tasks its services buffered (`take_rows`): they live and die
+    with this object, outside the session and any transaction of it.
+    """
 
     row: dict[str, Any] | None = None
     client: dict[str, Any] | None = None
     given: tuple[bool, ...] = ()
+    rows: dict[Any, Any] = field(default_factory=dict)
 
 
 @contextmanager
@@ -561,13 +635,13 @@ def deferred() -> Deferred | None:
     return held
 
 
-def take_rows(cancels: bool = False) -> dict[str, Any]:
-    """The buffered rows, taken out of the buffer, as `_postgresql_write` binds them.
+def take_rows(held: Deferred, cancels: bool = False) -> dict[str, Any]:
+    """The rows `held` buffered, taken out of it, as `_postgresql_write` binds them.
 
     The events and tasks as JSON (`e_rows`, `t_rows`), and with `cancels` the cancel's
     `c_actions` and `c_now` (or none) for `cancel_for`.
     """
-    pending: dict[Any, Any] = db.session().info.pop(_KEY, None) or {}
+    pending, held.rows = held.rows, {}
     cancel = pending.get(_CANCEL)
     if pending.get(_DONE) or (cancel is not None and not cancels):
         raise NotDeferrable("rows this statement cannot write")

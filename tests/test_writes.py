@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
 from panel_addon import lifecycle, tasks, writes
@@ -127,16 +127,25 @@ def test_a_lookup_through_the_driver_reads_what_the_orm_reads(iv: Any) -> None:
     assert row is not None and list(row) == ["buffered"]
 
 
-def test_the_link_page_runs_outside_a_transaction(backend: str, app: Flask) -> None:
+@pytest.mark.parametrize("site_check", [True, False])
+def test_the_link_page_runs_outside_a_transaction(
+    backend: str, make_app: Any, site_check: bool
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=site_check)
     statuses: list[str] = []
 
     @app.after_request
     def _status(response: Any) -> Any:
-        connection = db.session.connection()
-        if connection.dialect.name == "postgresql":
-            statuses.append(connection.connection.driver_connection.info.transaction_status.name)
+        # No transaction open at the database: the session has none, or its connection
+        # runs each statement on its own (the site check's snapshots are read through it).
+        if not db.session().in_transaction():
+            statuses.append("none")
+            return response
+        driver = db.session.connection().connection.driver_connection
+        if backend == "postgresql":
+            statuses.append(driver.info.transaction_status.name)
         else:
-            statuses.append(str(connection.connection.driver_connection.in_transaction))
+            statuses.append("INTRANS" if driver.in_transaction else "IDLE")
         return response
 
     client = app.test_client()
@@ -144,11 +153,71 @@ def test_the_link_page_runs_outside_a_transaction(backend: str, app: Flask) -> N
     complete(client)
     with app.app_context():
         found = lifecycle.get_by_panel_id("iv-1")
-        assert found is not None
+        assert found is not None and bool(found.check_urls) is site_check
         token = make_token(found, "validate")
     statuses.clear()
-    assert client.get(f"/i/{token}/validate").status_code == 200
-    assert statuses == ["IDLE" if backend == "postgresql" else "False"]
+    page = client.get(f"/i/{token}/validate")
+    assert page.status_code == 200 and found.site.encode() in page.data
+    assert statuses == ["IDLE" if site_check else "none"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_statement_alone_commits_on_its_own_and_leaves_the_pool_as_it_was(
+    backend: str, make_app: Any, postgres_schema: str
+) -> None:
+    # One pooled connection: the session's transactions run on the very connection the
+    # statements alone ran on.
+    app = make_app(
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "connect_args": {"options": f"-csearch_path={postgres_schema}"},
+            "pool_size": 1,
+            "max_overflow": 0,
+        }
+    )
+    insert = (
+        Client.__table__.insert()
+        .values(id=bindparam("id"), email="a@b.example", name="", eligible=True)
+        .values(created_at=bindparam("at"), updated_at=bindparam("at"))
+        .returning(Client.__table__.c.id)
+    )
+    with app.app_context():
+        # Committed at once, whatever the session does after it.
+        assert writes.returning_one(insert, {"id": "c1", "at": NOW}, alone=True) == {"id": "c1"}
+        db.session.rollback()
+        # A statement the database refuses lands nothing and is raised as SQLAlchemy's.
+        with pytest.raises(IntegrityError):
+            writes.returning_one(insert, {"id": "c1", "at": NOW}, alone=True)
+        # The session's next transaction, on the same connection, is a transaction:
+        # its rollback takes what it wrote.
+        db.session.add(
+            Client(id="c2", email="c@d.example", name="", created_at=NOW, updated_at=NOW)
+        )
+        db.session.flush()
+        driver = db.session.connection().connection.driver_connection
+        assert not driver.autocommit
+        db.session.rollback()
+        assert [c.id for c in db.session.scalars(select(Client))] == ["c1"]
+        # A session holding buffered rows refuses it: it would not see them.
+        found = db.session.get(Client, "c1")
+        lifecycle.add_event(_iv_of(found), lifecycle.SYSTEM, "buffered", NOW)
+        with pytest.raises(RuntimeError):
+            writes.returning_one(insert, {"id": "c3", "at": NOW}, alone=True)
+        db.session.rollback()
+
+
+def _iv_of(client: Client) -> Intervention:
+    intervention = Intervention(
+        panel_id="iv-alone",
+        client_id=client.id,
+        state="in_progress",
+        link_nonce="n",
+        backup_state="none",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    db.session.add(intervention)
+    db.session.flush()
+    return intervention
 
 
 def test_the_rows_commit_with_the_sessions_own_changes(iv: Any) -> None:
