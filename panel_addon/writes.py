@@ -47,6 +47,7 @@ T = TypeVar("T")
 
 _KEY = "panel_addon.rows"
 _DEFER = "panel_addon.deferred"
+_CONNECTED = "panel_addon.connected"
 _CANCEL = "cancel"
 _DONE = "done"
 EVENTS: Table = Event.__table__
@@ -105,11 +106,14 @@ def cancel_tasks(intervention_id: int, actions: tuple[str, ...], now: datetime) 
 
 def task_done(task: Any, now: datetime, result: dict[str, Any] | None) -> None:
     """Buffer the UPDATE that marks a claimed task done; the object shows it at once."""
+    # Read first: on an expired task it is a query, which writes out (and empties) the
+    # buffer taken before it.
+    ident = task.id
     buffer = _buffer(_DONE, _CANCEL)
     values = {"state": "done", "done_at": now, "result": result}
     for name, value in {**values, "claimed_until": None, "last_error": None}.items():
         set_committed_value(task, name, value)
-    buffer[_DONE] = {"id": task.id, **values}
+    buffer[_DONE] = {"id": ident, **values}
     _inside_savepoint()
 
 
@@ -166,10 +170,19 @@ def commit() -> None:
 
     The rows' statement and the COMMIT are pipelined: one round trip where a write then
     a commit took two. The ORM's own pending objects are flushed first, as a commit
-    would; the session then commits as usual, with nothing left to send.
+    would; the session then commits as usual, with nothing left to send. A transaction
+    that sent nothing before (a worker's mail marked sent, with its event) is its rows
+    alone: they go as one statement of its own, outside the session (see
+    `returning_one`), without the session's connection, BEGIN and COMMIT.
     """
     session = db.session()
     if session.info.get(_KEY) and not session.in_nested_transaction():
+        session.flush()
+        bind: Any = session.get_bind()  # the engine
+        if not session.info.get(_CONNECTED) and bind.dialect.name == "postgresql":
+            _alone(*_postgresql_write(session.info.pop(_KEY)), bind, fetch=False)
+            session.commit()
+            return
         connection = session.connection()
         if connection.dialect.name == "postgresql":
             session.flush()
@@ -412,6 +425,13 @@ def _after_transaction(session: Any, transaction: Any) -> None:
     # Committed (the buffer was written), rolled back or closed: nothing of it remains.
     if transaction.parent is None:
         session.info.pop(_KEY, None)
+        session.info.pop(_CONNECTED, None)
+
+
+@event.listens_for(Session, "after_begin")
+def _connected(session: Any, transaction: Any, connection: Any) -> None:
+    # The transaction now holds a connection: its rows must commit with what it sent.
+    session.info[_CONNECTED] = True
 
 
 @dataclass(frozen=True)
@@ -515,7 +535,7 @@ def _one(
 
 
 def _alone(
-    statement: Any, params: dict[str, Any], engine: Any
+    statement: Any, params: dict[str, Any], engine: Any, fetch: bool = True
 ) -> tuple[Sequence[str], Sequence[Any] | None]:
     driven, params = _bound(statement, engine.dialect, params)
     base = engine.dialect.loaded_dbapi.Error
@@ -530,7 +550,7 @@ def _alone(
             driver.autocommit = True
             with driver.cursor() as cursor:
                 cursor.execute(driven.sql, params, prepare=True)
-                row = cursor.fetchone()
+                row = cursor.fetchone() if fetch else None
     finally:
         # Back as the pool gives its connections to SQLAlchemy: a session must never
         # run its transactions in autocommit mode. One that cannot be set back is

@@ -248,6 +248,39 @@ def test_a_row_the_database_refuses_fails_the_commit_and_lands_nothing(iv: Any) 
     assert _trail() == ["after"]
 
 
+def test_rows_that_are_all_of_their_transaction_commit_on_their_own(backend: str, iv: Any) -> None:
+    # A mail marked sent, with its event: nothing else of the transaction was sent.
+    ident = iv.id
+    db.session.commit()
+    tasks.schedule(iv, "mail", "send_mail", {}, NOW, NOW)
+    writes.commit()
+    task = db.session.scalars(select(Task)).one()
+    db.session.commit()
+    checked_out = db.engine.pool.checkedout()
+    tasks.mark_done(task, NOW, {"message_id": "<m@x>"})
+    lifecycle.add_event(iv, lifecycle.SYSTEM, "mail_sent", NOW)
+    writes.commit()
+    if backend == "postgresql":
+        # Sent on a pooled connection of its own, handed back: the session took none.
+        assert db.engine.pool.checkedout() == checked_out
+    db.session.expire_all()
+    assert _trail() == ["mail_sent"]
+    assert db.session.get(Task, task.id).state == "done"
+    # One of them refused: neither lands, and the session goes on.
+    db.session.commit()
+    tasks.mark_done(task, NOW, None)
+    lifecycle.add_event(Intervention(id=9999), lifecycle.SYSTEM, "ghost", NOW)
+    with pytest.raises(IntegrityError):
+        writes.commit()
+    db.session.rollback()
+    db.session.expire_all()
+    assert _trail() == ["mail_sent"]
+    assert db.session.get(Task, task.id).result == {"message_id": "<m@x>"}
+    lifecycle.add_event(db.session.get(Intervention, ident), lifecycle.SYSTEM, "after", NOW)
+    writes.commit()
+    assert _trail() == ["mail_sent", "after"]
+
+
 def test_a_transaction_begun_with_its_first_statement_is_one_transaction(
     backend: str, iv: Any
 ) -> None:
