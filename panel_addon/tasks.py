@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from . import writes
 from .clock import now as clock_now
@@ -167,11 +167,17 @@ def kick(kinds: Iterable[str]) -> None:
 
 
 def due_kinds(now: datetime) -> list[str]:
-    """The kinds that have tasks due now and not held by a live lease."""
+    """The kinds that have tasks due now and not held by a live lease.
+
+    In the order their oldest due task fell due: after an outage, a worker drains them
+    in that order, so a reminder that fell due before its lapse is sent before the
+    lapse cancels what is left of the reminders.
+    """
     rows = db.session.execute(
         select(Task.kind)
         .where(Task.state == "pending", Task.due_at <= now, _claimable(now))
         .group_by(Task.kind)
+        .order_by(func.min(Task.due_at), Task.kind)
     )
     return [row[0] for row in rows]
 

@@ -394,3 +394,16 @@ def test_the_busy_requests_wait_for_postgresql_as_few_times_as_said(
         "creating completion": 1,
         "page and decision": 1 + 1,
     }, traced
+
+
+def test_the_sweep_names_the_kinds_in_the_order_their_work_fell_due(iv: Any) -> None:
+    # After an outage: the lapse fell due after the reminder, the ticket note after both.
+    for kind, action, minutes in (
+        ("panel", "add_ticket_note", 3),
+        ("due", "lapse", 2),
+        ("mail", "send_mail", 1),
+        ("due", "expire_backup", 4),
+    ):
+        tasks.schedule(iv, kind, action, {}, NOW.replace(minute=minutes), NOW)
+    writes.commit()
+    assert tasks.due_kinds(NOW.replace(minute=30)) == ["mail", "due", "panel"]
