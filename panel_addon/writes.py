@@ -12,9 +12,11 @@ Inside a savepoint nothing is buffered, and a savepoint cannot begin while rows 
 
 `commit` sends the last buffered rows with the COMMIT, in one round trip on PostgreSQL.
 `select_one` reads one row of a hot lookup straight through PostgreSQL's driver, a
-prepared statement with none of SQLAlchemy's result machinery. `adopt` turns a row that
-a Core statement returned (an UPDATE ... RETURNING, an upsert) into the session's object
-for it, without the SELECT a refresh would cost.
+prepared statement with none of SQLAlchemy's result machinery; with `alone`, it (or
+`returning_one`) runs outside the session, a transaction of its own on a pooled
+connection of its own. `adopt` turns a row that a Core statement returned (an UPDATE ...
+RETURNING, an upsert) into the session's object for it, without the SELECT a refresh
+would cost.
 
 Inside `deferring()` nothing goes to the database: the lifecycle builds a new
 intervention's rows (the intervention, its client, its events and tasks) for its caller
@@ -185,7 +187,6 @@ def commit() -> None:
             return
         connection = session.connection()
         if connection.dialect.name == "postgresql":
-            session.flush()
             statement, params = _postgresql_write(session.info.pop(_KEY))
             sql = _driven(statement, connection.dialect).sql
             driver = connection.connection.driver_connection
