@@ -238,8 +238,8 @@ def adopt_with_client(row: Sequence[Any], attached: bool = True) -> Intervention
 def get(ident: int, attached: bool = True) -> Intervention | None:
     """The intervention with this id (the one the session holds, if it holds it).
 
-    Not `attached`: read outside the session and its transaction, for a request that
-    only shows it (it sees what is committed).
+    Not `attached` (and not held): read outside the session and its transaction, for a
+    request that only shows it (it sees what is committed).
     """
     key = inspect(Intervention).identity_key_from_primary_key([ident])
     held = db.session.identity_map.get(key)

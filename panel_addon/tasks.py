@@ -169,9 +169,11 @@ def kick(kinds: Iterable[str]) -> None:
 def due_kinds(now: datetime) -> list[str]:
     """The kinds that have tasks due now and not held by a live lease.
 
-    In the order their oldest due task fell due: after an outage, a worker drains them
-    in that order, so a reminder that fell due before its lapse is sent before the
-    lapse cancels what is left of the reminders.
+    In the order their oldest due task fell due, the order the sweep enqueues their
+    drains: after an outage a waiting worker takes them so, and a reminder that fell
+    due before every lapse and expiry is sent before a lapse cancels it. (A busy worker
+    takes waiting drains in its queues' order; a `due` task older than the reminder
+    puts the lapses first.)
     """
     rows = db.session.execute(
         select(Task.kind)

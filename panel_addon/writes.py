@@ -60,7 +60,8 @@ def _buffer(*write_first_if: Any) -> dict[Any, Any]:
     """The current transaction's buffer (beginning the transaction if none is open).
 
     What it already holds under any of `write_first_if` is written out first, so the
-    writes keep their order.
+    writes keep their order. Inside `deferring()`, the rows it holds instead (nothing
+    begun, nothing written).
     """
     session = db.session()
     held: Deferred | None = session.info.get(_DEFER)
@@ -467,8 +468,8 @@ def select_one(
     forty columns, SQLAlchemy's per-execution set-up and the cursor description it reads
     cost more than the round trip. The values are what the models' types give (times as
     aware UTC; given times must be aware; JSON columns take Python values). The ORM's
-    pending changes and the buffered rows are written first, as before any query.
-    `alone`, as for `returning_one`.
+    pending changes and the buffered rows are written first, as before any query
+    (`alone`, as for `returning_one`: before any of them).
     """
     return _one(statement, params, alone=alone)[1]
 
@@ -485,10 +486,11 @@ def returning_one(
 
     A statement `alone` needs nothing of the session: it runs outside it, on a pooled
     connection of its own (on PostgreSQL in autocommit mode), a transaction of its own
-    (committed when it succeeds). It sees nothing the session has not committed, and
-    the session with buffered rows refuses it. It saves the session's transaction and
-    connection (their set-up, their commit), the costliest part of a one-statement
-    request.
+    (committed when it succeeds). It would see nothing the session has not committed,
+    and could wait for the locks of the session's own transaction: it must come first,
+    before the session has pending changes, buffered rows or a connection (RuntimeError
+    otherwise). It saves the session's transaction and connection (their set-up, their
+    commit), the costliest part of a one-statement request.
     """
     names, row = _one(statement, params, reads_buffered, alone)
     return None if row is None else dict(zip(names, row, strict=True))
@@ -501,22 +503,21 @@ def _one(
     if _DEFER in session.info:
         raise NotDeferrable(statement)
     if alone:
-        if session.info.get(_KEY):
-            raise RuntimeError("buffered rows: a statement alone would not see them")
+        if session.info.get(_KEY) or session.info.get(_CONNECTED) or not _is_clean(session):
+            # It would not see the session's own work, and could wait for its locks.
+            raise RuntimeError("a statement alone must come before the session's work")
         bind: Any = session.get_bind()  # the engine
         if bind.dialect.name == "postgresql":
             return _alone(statement, params, bind)
         with bind.begin() as connection:
-            found = connection.execute(statement, params).first()
-        return (() if found is None else tuple(found._fields)), found
+            return _first(connection, statement, params)
     # As before any query of the session: the ORM's pending objects, then the rows.
     session._autoflush()
     if reads_buffered and _KEY in session.info:
         write(session)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        found = connection.execute(statement, params).first()
-        return (() if found is None else tuple(found._fields)), found
+        return _first(connection, statement, params)
     driven, params = _bound(statement, connection.dialect, params)
     driver = connection.connection.driver_connection
     assert driver is not None
@@ -533,6 +534,17 @@ def _one(
             cursor.execute(driven.sql, params, prepare=True)
         row = cursor.fetchone()
     return driven.names, _utc(driven, row)
+
+
+def _is_clean(session: Any) -> bool:
+    return not (session.new or session.dirty or session.deleted)
+
+
+def _first(
+    connection: Any, statement: Any, params: dict[str, Any]
+) -> tuple[Sequence[str], Sequence[Any] | None]:
+    found = connection.execute(statement, params).first()
+    return (() if found is None else tuple(found._fields)), found
 
 
 def _alone(
@@ -553,9 +565,9 @@ def _alone(
                 cursor.execute(driven.sql, params, prepare=True)
                 row = cursor.fetchone() if fetch else None
     finally:
-        # Back as the pool gives its connections to SQLAlchemy: a session must never
-        # run its transactions in autocommit mode. One that cannot be set back is
-        # dropped.
+        # Back as the pool gives its connections to SQLAlchemy, which does not know of
+        # this switch: a session must never find one left in autocommit mode. One that
+        # cannot be set back is dropped.
         try:
             if pooled.is_valid:
                 driver.autocommit = False

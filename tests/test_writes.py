@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from panel_addon import lifecycle, tasks, writes
@@ -197,12 +197,23 @@ def test_a_statement_alone_commits_on_its_own_and_leaves_the_pool_as_it_was(
         assert not driver.autocommit
         db.session.rollback()
         assert [c.id for c in db.session.scalars(select(Client))] == ["c1"]
-        # A session holding buffered rows refuses it: it would not see them.
+        # After the session's own work it is refused: it would not see that work, and
+        # could wait for its locks (or for a second connection of a full pool).
         found = db.session.get(Client, "c1")
+        with pytest.raises(RuntimeError):
+            writes.returning_one(insert, {"id": "c3", "at": NOW}, alone=True)
+        db.session.rollback()
+        found = db.session.get(Client, "c1")
+        db.session.rollback()
+        found.name = "changed"
+        with pytest.raises(RuntimeError):
+            writes.returning_one(insert, {"id": "c3", "at": NOW}, alone=True)
+        db.session.rollback()
         lifecycle.add_event(_iv_of(found), lifecycle.SYSTEM, "buffered", NOW)
         with pytest.raises(RuntimeError):
             writes.returning_one(insert, {"id": "c3", "at": NOW}, alone=True)
         db.session.rollback()
+        assert [c.id for c in db.session.scalars(select(Client))] == ["c1"]
 
 
 def _iv_of(client: Client) -> Intervention:
@@ -249,34 +260,36 @@ def test_a_row_the_database_refuses_fails_the_commit_and_lands_nothing(iv: Any) 
 
 
 def test_rows_that_are_all_of_their_transaction_commit_on_their_own(backend: str, iv: Any) -> None:
-    # A mail marked sent, with its event: nothing else of the transaction was sent.
-    ident = iv.id
-    db.session.commit()
+    # A mail marked sent, with its event: nothing else of the transaction was sent. As
+    # in the mail drain, the session keeps its objects loaded across commits.
+    db.session().expire_on_commit = False
     tasks.schedule(iv, "mail", "send_mail", {}, NOW, NOW)
     writes.commit()
     task = db.session.scalars(select(Task)).one()
     db.session.commit()
-    checked_out = db.engine.pool.checkedout()
+    transactions: list[str] = []
+    event.listen(db.engine, "begin", lambda _connection: transactions.append("begin"))
     tasks.mark_done(task, NOW, {"message_id": "<m@x>"})
     lifecycle.add_event(iv, lifecycle.SYSTEM, "mail_sent", NOW)
     writes.commit()
-    if backend == "postgresql":
-        # Sent on a pooled connection of its own, handed back: the session took none.
-        assert db.engine.pool.checkedout() == checked_out
+    # On PostgreSQL one statement of its own, in no transaction of SQLAlchemy's.
+    assert transactions == ([] if backend == "postgresql" else ["begin"])
     db.session.expire_all()
     assert _trail() == ["mail_sent"]
     assert db.session.get(Task, task.id).state == "done"
     # One of them refused: neither lands, and the session goes on.
     db.session.commit()
+    transactions.clear()
     tasks.mark_done(task, NOW, None)
     lifecycle.add_event(Intervention(id=9999), lifecycle.SYSTEM, "ghost", NOW)
     with pytest.raises(IntegrityError):
         writes.commit()
+    assert transactions == ([] if backend == "postgresql" else ["begin"])
     db.session.rollback()
     db.session.expire_all()
     assert _trail() == ["mail_sent"]
     assert db.session.get(Task, task.id).result == {"message_id": "<m@x>"}
-    lifecycle.add_event(db.session.get(Intervention, ident), lifecycle.SYSTEM, "after", NOW)
+    lifecycle.add_event(db.session.get(Intervention, iv.id), lifecycle.SYSTEM, "after", NOW)
     writes.commit()
     assert _trail() == ["mail_sent", "after"]
 
