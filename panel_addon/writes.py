@@ -182,24 +182,26 @@ def commit() -> None:
     if session.info.get(_KEY) and not session.in_nested_transaction():
         session.flush()
         bind: Any = session.get_bind()  # the engine
-        if not session.info.get(_CONNECTED) and bind.dialect.name == "postgresql":
-            _alone(*_postgresql_write(session.info.pop(_KEY)), bind, fetch=False)
-            session.commit()
-            return
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
+        if bind.dialect.name == "postgresql":
             statement, params = _postgresql_write(session.info.pop(_KEY))
-            sql = _driven(statement, connection.dialect).sql
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            # Sent together at the pipeline's one Sync. (Its commit() would sync
-            # twice: a round trip more.)
-            with _driver_errors(connection.dialect, connection, sql, params), driver.pipeline():
-                if needs_begin(connection, driver):
-                    driver.execute("BEGIN", prepare=False)
-                driver.execute(sql, params, prepare=True)
-                driver.execute("COMMIT", prepare=False)
+            if not session.info.get(_CONNECTED):
+                _alone(statement, params, bind, fetch=False)
+            else:
+                _with_commit(session.connection(), statement, params)
     session.commit()
+
+
+def _with_commit(connection: Any, statement: Any, params: dict[str, Any]) -> None:
+    # The rows' statement and the COMMIT, sent together at the pipeline's one Sync.
+    # (The driver's commit() would sync twice: a round trip more.)
+    sql = _driven(statement, connection.dialect).sql
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with _driver_errors(connection.dialect, connection, sql, params), driver.pipeline():
+        if needs_begin(connection, driver):
+            driver.execute("BEGIN", prepare=False)
+        driver.execute(sql, params, prepare=True)
+        driver.execute("COMMIT", prepare=False)
 
 
 @contextmanager
