@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import text
@@ -36,13 +37,26 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        ancestors = current_app.config.get("FRAME_ANCESTORS") or "'none'"
-        response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
-        if ancestors == "'none'":
-            response.headers.setdefault("X-Frame-Options", "DENY")
+        headers = response.headers
+        present = set(headers.keys(lower=True))
+        for name, value in _security_headers(current_app.config.get("FRAME_ANCESTORS")):
+            if name.lower() not in present:
+                headers.add(name, value)
         return response
+
+
+@cache
+def _security_headers(frame_ancestors: str | None) -> tuple[tuple[str, str], ...]:
+    # Those an answer carries unless its view set its own.
+    ancestors = frame_ancestors or "'none'"
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Content-Security-Policy", CSP.format(ancestors=ancestors)),
+    ]
+    if ancestors == "'none'":
+        headers.append(("X-Frame-Options", "DENY"))
+    return tuple(headers)
 
 
 @bp.get("/healthz")

@@ -220,3 +220,18 @@ def test_a_bad_limit_or_backoff_setting_stops_the_start_naming_its_key(
 ) -> None:
     with pytest.raises(SettingsError, match=f"PANEL_ADDON_{key}"):
         make_app(**{key: value})
+
+
+def test_a_view_keeps_its_own_security_header_and_gets_the_others(make_app: Any) -> None:
+    app = make_app()
+
+    @app.get("/own-policy")
+    def own_policy() -> Any:
+        # Set in another case than the defaults: header names are case-insensitive.
+        return "ok", 200, {"content-security-policy": "default-src 'self'"}
+
+    answer = app.test_client().get("/own-policy")
+    assert answer.headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert answer.headers["X-Frame-Options"] == "DENY"
