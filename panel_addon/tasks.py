@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 from sqlalchemy import case, func, or_, select, update
 
 from . import writes
@@ -53,7 +53,7 @@ HANDLERS: dict[str, Callable[[Task, datetime], dict[str, Any] | None]] = {}
 BATCH_HANDLERS: dict[str, Callable[[list[Task], datetime], None]] = {}
 
 # Work started by a request is kicked only once its transaction has committed.
-_KICK_KEY = "panel_addon.kick"
+_KICK_KEY = "panel_addon_kick"
 
 
 def handler(action: str) -> Callable[[Any], Any]:
@@ -108,13 +108,12 @@ def discard_kicks() -> None:
 
 
 def _pending_kicks() -> set[str]:
-    from flask import g, has_app_context
-
     if not has_app_context():
         return set()
-    if not hasattr(g, _KICK_KEY.replace(".", "_")):
-        setattr(g, _KICK_KEY.replace(".", "_"), set())
-    kicks: set[str] = getattr(g, _KICK_KEY.replace(".", "_"))
+    kicks: set[str] | None = g.get(_KICK_KEY)
+    if kicks is None:
+        kicks = set()
+        setattr(g, _KICK_KEY, kicks)
     return kicks
 
 

@@ -292,6 +292,8 @@ def naive_utc(value: datetime | None) -> datetime | None:
     # What the models' UTCDateTime stores, and refuses.
     if value is None:
         return None
+    if value.tzinfo is UTC:
+        return value.replace(tzinfo=None)
     if value.tzinfo is None:
         raise ValueError("naive datetime given where UTC is required")
     return value.astimezone(UTC).replace(tzinfo=None)
