@@ -207,7 +207,8 @@ def _normalise(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _verify(body: bytes) -> None:
+def _verify(body: bytes) -> str:
+    """Check the delivery's Standard Webhooks signature; its `webhook-id`."""
     secret = current_app.config.get("WEBHOOK_SECRET")
     if not secret:
         raise ApiError(
@@ -225,7 +226,7 @@ def _verify(body: bytes) -> None:
     for candidate in secrets:
         try:
             _signer(candidate).verify(body.decode("utf-8"), headers, json_parse=False)
-            return
+            return webhook_id
         except WebhookVerificationError as exc:
             failure = _verification_message(str(exc))
             if "signature" not in failure:
@@ -282,7 +283,7 @@ def receive() -> Response:
     if request.content_length is None and len(body) >= limit:
         # A chunked body is cut at the limit without a word: refuse it as too large.
         raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    _verify(body)
+    webhook_id = _verify(body)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
@@ -293,7 +294,6 @@ def receive() -> Response:
     declared = DATA_SCHEMAS[event_type]["properties"]
     # Only what the schema checked goes on: an undeclared field may hold anything.
     data = _normalise({k: v for k, v in payload["data"].items() if k in declared})
-    webhook_id = request.headers["webhook-id"]
 
     now = clock_now()
     created = _create_if_new(webhook_id, event_type, data, now)
