@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from flask import Flask
 from flask_migrate import Migrate
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import InvalidatePoolError
 
 from .models import db
@@ -115,6 +119,97 @@ def _ping_if_idle(dialect: Any) -> Any:
             raise InvalidatePoolError()
 
     return checkout
+
+
+class _Kept(threading.local):
+    """One thread's kept connection to one engine's database, once opened."""
+
+    driver: psycopg.Connection[Any] | None = None
+    used_at = 0.0
+
+
+# Per engine: this thread's kept connection, and every thread's with the process that
+# opened it (closed with the engine).
+_kept: weakref.WeakKeyDictionary[Engine, tuple[_Kept, dict[Any, int]]] = weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
+
+
+def kept_connection(engine: Engine) -> psycopg.Connection[Any]:
+    """This thread's own connection to the engine's database, in autocommit (PostgreSQL).
+
+    For statements that are a transaction each (`writes.returning_one(..., alone=True)`):
+    on the pool, such a statement also costs the checkout and check-in and the switches
+    to autocommit and back, more than its own work in the driver. Each thread keeps one,
+    out of the pool: taken from it (so opened with the engine's settings and events) at
+    its first use, checked with a round trip when it sat idle more than PING_AFTER_IDLE
+    (at every use with pool_pre_ping) and replaced if dead, closed with the engine
+    (`dispose`). A forked child forgets its parent's connections, and never closes them.
+    """
+    with _kept_lock:
+        entry = _kept.get(engine)
+        if entry is None:
+            entry = _kept[engine] = (_Kept(), {})
+            if not event.contains(engine, "engine_disposed", _close_kept):
+                event.listen(engine, "engine_disposed", _close_kept)
+    kept, every = entry
+    driver, now = kept.driver, time.monotonic()
+    # With pool_pre_ping, checked at every use, as the pool's connections are.
+    trusted = 0.0 if getattr(engine.pool, "_pre_ping", False) else PING_AFTER_IDLE
+    if driver is not None and now - kept.used_at >= trusted:
+        try:
+            alive = not driver.closed and engine.dialect.do_ping(driver)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - whatever failed, it is replaced
+            alive = False
+        if not alive:
+            drop_kept_connection(engine)
+            driver = None
+    if driver is None:
+        pooled = engine.raw_connection()
+        driver = pooled.driver_connection
+        assert driver is not None
+        pooled.detach()
+        driver.autocommit = True
+        kept.driver = driver
+        with _kept_lock:
+            every[driver] = os.getpid()
+    kept.used_at = now
+    return driver
+
+
+def drop_kept_connection(engine: Engine) -> None:
+    """Close and forget this thread's kept connection (one an error broke)."""
+    entry = _kept.get(engine)
+    driver = None if entry is None else entry[0].driver
+    if entry is None or driver is None:
+        return
+    kept, every = entry
+    kept.driver = None
+    with _kept_lock:
+        pid = every.pop(driver, None)
+    _close(driver, pid)
+
+
+def _close_kept(engine: Engine) -> None:
+    with _kept_lock:
+        entry = _kept.pop(engine, None)
+    for driver, pid in (entry[1] if entry else {}).items():
+        _close(driver, pid)
+
+
+def _close(driver: psycopg.Connection[Any], pid: int | None) -> None:
+    # Only in the process that opened it: in a forked child, closing it would end the
+    # parent's session.
+    if pid == os.getpid():
+        with contextlib.suppress(Exception):  # it is dropped either way
+            driver.close()
+
+
+def _forget_kept() -> None:
+    # In a forked child, without closing them.
+    _kept.clear()
+
+
+os.register_at_fork(after_in_child=_forget_kept)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,10 +13,10 @@ Inside a savepoint nothing is buffered, and a savepoint cannot begin while rows 
 `commit` sends the last buffered rows with the COMMIT, in one round trip on PostgreSQL.
 `select_one` reads one row of a hot lookup straight through PostgreSQL's driver, a
 prepared statement with none of SQLAlchemy's result machinery; with `alone`, it (or
-`returning_one`) runs outside the session, a transaction of its own on a pooled
-connection of its own. `adopt` turns a row that a Core statement returned (an UPDATE ...
-RETURNING, an upsert) into the session's object for it, without the SELECT a refresh
-would cost.
+`returning_one`) runs outside the session, a transaction of its own on the connection
+its thread keeps for such statements (`database.kept_connection`). `adopt` turns a row
+that a Core statement returned (an UPDATE ... RETURNING, an upsert) into the session's
+object for it, without the SELECT a refresh would cost.
 
 Inside `deferring()` nothing goes to the database: the lifecycle builds a new
 intervention's rows (the intervention, its client, its events and tasks) for its caller
@@ -27,7 +27,7 @@ raises NotDeferrable instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,9 +40,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.pool import PoolProxiedConnection
 
-from .database import needs_begin
+from .database import drop_kept_connection, kept_connection, needs_begin
 from .models import Event, Task, UTCDateTime, db
 
 T = TypeVar("T")
@@ -197,7 +196,10 @@ def _with_commit(connection: Any, statement: Any, params: dict[str, Any]) -> Non
     sql = _driven(statement, connection.dialect).sql
     driver = connection.connection.driver_connection
     assert driver is not None
-    with _driver_errors(connection.dialect, connection, sql, params), driver.pipeline():
+    with (
+        _driver_errors(connection.dialect, driver, connection.invalidate, sql, params),
+        driver.pipeline(),
+    ):
         if needs_begin(connection, driver):
             driver.execute("BEGIN", prepare=False)
         driver.execute(sql, params, prepare=True)
@@ -205,21 +207,21 @@ def _with_commit(connection: Any, statement: Any, params: dict[str, Any]) -> Non
 
 
 @contextmanager
-def _driver_errors(dialect: Any, pooled: Any, sql: str, params: Any) -> Iterator[None]:
+def _driver_errors(
+    dialect: Any, driver: Any, invalidate: Callable[[BaseException], None], sql: str, params: Any
+) -> Iterator[None]:
     """Raise the driver's errors as SQLAlchemy's, as if SQLAlchemy had run `sql`.
 
     The app's error handlers know SQLAlchemy's exceptions (a lost database is a 503),
-    and a connection the error broke (`pooled`: a Connection, or the pool's own proxy)
-    is dropped from the pool.
+    and a connection the error broke (`driver`) is dropped (`invalidate`).
     """
     base = dialect.loaded_dbapi.Error
     try:
         yield
     except base as exc:
-        proxy = pooled if isinstance(pooled, PoolProxiedConnection) else pooled.connection
-        lost = dialect.is_disconnect(exc, proxy.dbapi_connection, None)
+        lost = dialect.is_disconnect(exc, driver, None)
         if lost:
-            pooled.invalidate(exc)
+            invalidate(exc)
         raise DBAPIError.instance(
             sql,
             params,
@@ -488,13 +490,14 @@ def returning_one(
     intervention, say) goes before the buffered rows, which wait for the next statement
     that needs them or the commit: a round trip less.
 
-    A statement `alone` needs nothing of the session: it runs outside it, on a pooled
-    connection of its own (on PostgreSQL in autocommit mode), a transaction of its own
-    (committed when it succeeds). It would see nothing the session has not committed,
-    and could wait for the locks of the session's own transaction: it must come first,
-    before the session has pending changes, buffered rows or a connection (RuntimeError
-    otherwise). It saves the session's transaction and connection (their set-up, their
-    commit), the costliest part of a one-statement request.
+    A statement `alone` needs nothing of the session: it runs outside it, a transaction
+    of its own (committed when it succeeds): on PostgreSQL on the connection its thread
+    keeps in autocommit mode (`database.kept_connection`), elsewhere on a pooled one.
+    It would see nothing the session has not committed, and could wait for the locks of
+    the session's own transaction: it must come first, before the session has pending
+    changes, buffered rows or a connection (RuntimeError otherwise). It saves the
+    session's transaction and connection (their set-up, their commit), the costliest
+    part of a one-statement request.
     """
     names, row = _one(statement, params, reads_buffered, alone)
     return None if row is None else dict(zip(names, row, strict=True))
@@ -526,7 +529,7 @@ def _one(
     driver = connection.connection.driver_connection
     assert driver is not None
     with (
-        _driver_errors(connection.dialect, connection, driven.sql, params),
+        _driver_errors(connection.dialect, driver, connection.invalidate, driven.sql, params),
         driver.cursor() as cursor,
     ):
         if needs_begin(connection, driver):
@@ -554,30 +557,24 @@ def _first(
 def _alone(
     statement: Any, params: dict[str, Any], engine: Any, fetch: bool = True
 ) -> tuple[Sequence[str], Sequence[Any] | None]:
+    # On this thread's kept connection, in autocommit: a transaction of its own.
     driven, params = _bound(statement, engine.dialect, params)
     base = engine.dialect.loaded_dbapi.Error
     try:
-        pooled = engine.raw_connection()
+        driver = kept_connection(engine)
     except base as exc:
         # As SQLAlchemy raises it when a session cannot connect.
         raise DBAPIError.instance(None, None, exc, base, dialect=engine.dialect) from exc
-    driver = pooled.driver_connection
-    try:
-        with _driver_errors(engine.dialect, pooled, driven.sql, params):
-            driver.autocommit = True
-            with driver.cursor() as cursor:
-                cursor.execute(driven.sql, params, prepare=True)
-                row = cursor.fetchone() if fetch else None
-    finally:
-        # Back as the pool gives its connections to SQLAlchemy, which does not know of
-        # this switch: a session must never find one left in autocommit mode. One that
-        # cannot be set back is dropped.
-        try:
-            if pooled.is_valid:
-                driver.autocommit = False
-        except Exception as exc:  # noqa: BLE001 - whatever it is, the connection goes
-            pooled.invalidate(exc)
-        pooled.close()
+
+    def invalidate(_exc: BaseException) -> None:
+        drop_kept_connection(engine)
+
+    with (
+        _driver_errors(engine.dialect, driver, invalidate, driven.sql, params),
+        driver.cursor() as cursor,
+    ):
+        cursor.execute(driven.sql, params, prepare=True)
+        row = cursor.fetchone() if fetch else None
     return driven.names, _utc(driven, row)
 
 

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import IntegrityError
 
-from panel_addon import lifecycle, tasks, writes
+from panel_addon import database, lifecycle, tasks, writes
 from panel_addon.database import begin_with_first_statement
 from panel_addon.models import Client, Event, Intervention, Task, db
 from panel_addon.tokens import make_token
@@ -165,8 +165,8 @@ def test_the_link_page_runs_outside_a_transaction(
 def test_a_statement_alone_commits_on_its_own_and_leaves_the_pool_as_it_was(
     backend: str, make_app: Any, postgres_schema: str
 ) -> None:
-    # One pooled connection: the session's transactions run on the very connection the
-    # statements alone ran on.
+    # One pooled connection for the session; the statements alone run on the
+    # connection this thread keeps beside the pool.
     app = make_app(
         SQLALCHEMY_ENGINE_OPTIONS={
             "connect_args": {"options": f"-csearch_path={postgres_schema}"},
@@ -195,6 +195,8 @@ def test_a_statement_alone_commits_on_its_own_and_leaves_the_pool_as_it_was(
         db.session.flush()
         driver = db.session.connection().connection.driver_connection
         assert not driver.autocommit
+        kept = database.kept_connection(db.engine)
+        assert kept is not driver and kept.autocommit
         db.session.rollback()
         assert [c.id for c in db.session.scalars(select(Client))] == ["c1"]
         # After the session's own work it is refused: it would not see that work, and
@@ -378,12 +380,16 @@ def test_the_busy_requests_wait_for_postgresql_as_few_times_as_said(
         with trace.open("w") as out:
             with app.app_context():
                 raw = db.engine.raw_connection()
-                pgconn = raw.driver_connection.pgconn  # type: ignore[union-attr]
+                pooled = raw.driver_connection.pgconn  # type: ignore[union-attr]
+                raw.close()  # back to the pool, for the request to take
+                # And the connection this thread keeps for the statements alone.
+                kept = database.kept_connection(db.engine).pgconn
+            for pgconn in (pooled, kept):
                 pgconn.trace(out.fileno())
                 pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
-                raw.close()  # back to the pool, for the request to take
             response = request()
-            pgconn.untrace()
+            for pgconn in (pooled, kept):
+                pgconn.untrace()
         traced[name] = _round_trips(trace)
         return response
 
@@ -420,3 +426,80 @@ def test_the_sweep_names_the_kinds_in_the_order_their_work_fell_due(iv: Any) -> 
         tasks.schedule(iv, kind, action, {}, NOW.replace(minute=minutes), NOW)
     writes.commit()
     assert tasks.due_kinds(NOW.replace(minute=30)) == ["mail", "due", "panel"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_each_thread_keeps_its_own_connection_for_statements_alone_until_the_engine_goes(
+    backend: str, make_app: Any
+) -> None:
+    import threading
+
+    app = make_app()
+    backend_pid = text("SELECT pg_backend_pid() AS pid")
+
+    def alone() -> int:
+        with app.app_context():
+            row = writes.select_one(backend_pid, {}, alone=True)
+            assert row is not None
+            return int(row[0])
+
+    mine = alone()
+    theirs: list[int] = []
+    thread = threading.Thread(target=lambda: theirs.extend((alone(), alone())))
+    thread.start()
+    thread.join()
+    assert theirs[0] == theirs[1] != mine
+    assert alone() == mine
+
+    def open_ones() -> set[int]:
+        with app.app_context():
+            found = db.session.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": [mine, theirs[0]]},
+            )
+            pids = set(found)
+            db.session.remove()
+            return pids
+
+    assert open_ones() == {mine, theirs[0]}
+    with app.app_context():
+        db.engine.dispose()
+    assert open_ones() == set()
+    assert alone() not in (mine, theirs[0])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_forked_child_opens_its_own_kept_connection_and_leaves_its_parents_alone(
+    backend: str, make_app: Any
+) -> None:
+    import os
+
+    app = make_app()
+    backend_pid = text("SELECT pg_backend_pid() AS pid")
+
+    def alone() -> int:
+        with app.app_context():
+            row = writes.select_one(backend_pid, {}, alone=True)
+            assert row is not None
+            return int(row[0])
+
+    parent = alone()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        code = 1
+        try:
+            os.write(write, str(alone()).encode())
+            with app.app_context():
+                db.engine.dispose()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        reported = pipe.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert int(reported) != parent
+    # The child's dispose closed its own connection only: the parent's still answers.
+    assert alone() == parent
