@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,26 @@ def _dispose_engines_after_fork() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_after_fork)
 
 
+class _App(Flask):
+    """Flask, with each view's and hook's sync check made once, not at every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._synced[func]
+        except KeyError:
+            synced = self._synced[func] = super().ensure_sync(func)
+            return synced
+        except TypeError:  # a callable that cannot be a key
+            return super().ensure_sync(func)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service: settings (fail fast), database, mail, blueprints, CLI."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = _App(__name__, instance_relative_config=True)
     settings.load(app.config, test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
