@@ -71,5 +71,8 @@ def clean_text(text: str, multiline: bool = False) -> str:
 
     Tabs and line breaks are kept in multi-line text and become one space otherwise.
     """
+    if text.isprintable():
+        # Most text: no control character, line break or surrogate, nothing to change.
+        return text
     text = _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
     return text if multiline else _LINE_BREAKS.sub(" ", text)

@@ -55,14 +55,13 @@ EVENTS: Table = Event.__table__
 TASKS: Table = Task.__table__
 
 
-def _buffer(*write_first_if: Any) -> dict[Any, Any]:
-    """The current transaction's buffer (beginning the transaction if none is open).
+def _buffer(session: Any, *write_first_if: Any) -> dict[Any, Any]:
+    """The session's transaction's buffer (beginning the transaction if none is open).
 
     What it already holds under any of `write_first_if` is written out first, so the
     writes keep their order. Inside `deferring()`, the rows it holds instead (nothing
     begun, nothing written).
     """
-    session = db.session()
     held: Deferred | None = session.info.get(_DEFER)
     if held is not None:
         # Built for the caller of `deferring()` to send: nothing is written here.
@@ -81,13 +80,13 @@ def _buffer(*write_first_if: Any) -> dict[Any, Any]:
 
 def add(table: Table, row: dict[str, Any]) -> None:
     """Buffer one row for `table` (events or tasks) in the current transaction."""
-    _buffer().setdefault(table, []).append(row)
-    _inside_savepoint()
-
-
-def _inside_savepoint() -> None:
-    # Inside a savepoint nothing waits: a rollback to it must take exactly its own rows.
     session = db.session()
+    _buffer(session).setdefault(table, []).append(row)
+    _inside_savepoint(session)
+
+
+def _inside_savepoint(session: Any) -> None:
+    # Inside a savepoint nothing waits: a rollback to it must take exactly its own rows.
     if session.in_nested_transaction():
         write(session)
 
@@ -98,12 +97,13 @@ def cancel_tasks(intervention_id: int, actions: tuple[str, ...], now: datetime) 
     It applies to the tasks written before it, never to those buffered after it: a
     decision cancels the reminders and schedules its own mail in the same statement.
     """
-    _buffer(TASKS, _CANCEL, _DONE)[_CANCEL] = {
+    session = db.session()
+    _buffer(session, TASKS, _CANCEL, _DONE)[_CANCEL] = {
         "intervention_id": intervention_id,
         "actions": list(actions),
         "now": now,
     }
-    _inside_savepoint()
+    _inside_savepoint(session)
 
 
 def task_done(task: Any, now: datetime, result: dict[str, Any] | None) -> None:
@@ -111,12 +111,13 @@ def task_done(task: Any, now: datetime, result: dict[str, Any] | None) -> None:
     # Read first: on an expired task it is a query, which writes out (and empties) the
     # buffer taken before it.
     ident = task.id
-    buffer = _buffer(_DONE, _CANCEL)
+    session = db.session()
+    buffer = _buffer(session, _DONE, _CANCEL)
     values = {"state": "done", "done_at": now, "result": result}
     for name, value in {**values, "claimed_until": None, "last_error": None}.items():
         set_committed_value(task, name, value)
     buffer[_DONE] = {"id": ident, **values}
-    _inside_savepoint()
+    _inside_savepoint(session)
 
 
 def write(session: Any = None) -> None:
