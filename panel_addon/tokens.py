@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
-from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeTimedSerializer,
+)
 
 from . import lifecycle
 from .models import Intervention
@@ -34,10 +41,40 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return _serializer_for(purpose, keys)
 
 
+class _Signer(TimestampSigner):
+    """itsdangerous' signer, each key derived once rather than at every signature."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes | str | None, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        derived = self._derived.get(secret_key)
+        if derived is None:
+            derived = self._derived[secret_key] = super().derive_key(secret_key)
+        return derived
+
+
+class _Serializer(URLSafeTimedSerializer):
+    """itsdangerous' serializer, its signer made once per salt rather than per link."""
+
+    default_signer = _Signer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._signers: dict[str | bytes | None, Any] = {}
+
+    def make_signer(self, salt: str | bytes | None = None) -> Any:
+        signer = self._signers.get(salt)
+        if signer is None:
+            signer = self._signers[salt] = super().make_signer(salt)
+        return signer
+
+
 @functools.lru_cache(maxsize=64)
 def _serializer_for(purpose: str, keys: tuple[str, ...]) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and accepts any of them.
-    return URLSafeTimedSerializer(list(keys), salt=f"intervention-signoff.{purpose}")
+    return _Serializer(list(keys), salt=f"intervention-signoff.{purpose}")
 
 
 def make_token(intervention: Intervention, purpose: str) -> str:
