@@ -1,17 +1,29 @@
 """Profile one benchmarked path in-process (`pip install -e '.[bench]'`).
 
     python -m bench.profile webhook|page|decision|mail [COUNT] [--cprofile]
+    python -m bench.profile webhook|page|decision [COUNT] --instructions
 
 The same requests and rows as bench/run, each prebuilt as a WSGI environ and passed to
 the app directly (or, for mail, a drain of the mail tasks to a local SMTP server) inside
 one profiled loop, so the report shows where the service spends its time per request.
 pyinstrument (the default) samples wall time, waits on PostgreSQL included; `--cprofile`
 counts CPU time per function, the figure the HTTP ratios depend on.
+
+`--instructions` runs the same loop for the service and for the bare app of bench/run
+under valgrind's callgrind (`apt-get install valgrind`), and prints the machine
+instructions each request costs in each, and their ratio (bare / service). A count of
+instructions does not move with the machine's speed or its other load, as the rates
+do: it shows a change of a few per cent that the rates hide (a COUNT of 300 takes about
+a minute per app). It leaves out the WSGI server and PostgreSQL's own work.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +53,8 @@ def _sink(port: int) -> Any:
     return controller
 
 
-def run(what: str, count: int, cprofile: bool = False) -> None:
+def run(what: str, count: int, cprofile: bool = False, counted: bool = False) -> None:
+    """Profile the service's `what` over `count` requests (`counted`: see `_counted`)."""
     from panel_addon import effects, tasks  # noqa: F401 - effects registers the handlers
     from panel_addon.tokens import make_token
 
@@ -103,6 +116,9 @@ def run(what: str, count: int, cprofile: bool = False) -> None:
                 call(environ)
             calls = calls[20:]
             statuses.clear()
+        if counted:
+            _counted(work)
+            return
         if cprofile:
             _cprofiled(work, len(calls))
             return
@@ -148,10 +164,107 @@ def _cprofiled(work: Any, requests: int) -> None:
         )
 
 
+def run_bare(what: str, count: int) -> None:
+    """The bare app's `what` over `count` requests, counted as `run` counts the service's."""
+    workdir = Path(tempfile.mkdtemp(prefix="panel-addon-profile-"))
+    runner = bench.Bench(bench.QUICK, workdir)
+    try:
+        schema = runner.schema("bare")
+        os.environ.update(BENCH_BARE_DSN=runner.conninfo, BENCH_BARE_SCHEMA=schema)
+        from . import bare
+
+        with runner.connect(schema) as conn:
+            conn.execute(bare.SCHEMA_SQL)
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY items (key, state, site, summary) FROM STDIN") as copy,
+            ):
+                for n in range(count):
+                    site = f"site{n}.example"
+                    copy.write_row((f"k{n}", "awaiting_validation", site, rows.SUMMARY))
+        if what == "webhook":
+            requests = list(bench._webhooks(f"b{runner.run_id}", count))
+        else:
+            form = {} if what == "page" else {"Content-Type": "application/x-www-form-urlencoded"}
+            method = "GET" if what == "page" else "POST"
+            requests = [(method, f"/i/k{n}/validate", "", form) for n in range(count)]
+        calls = [_environ(*request) for request in requests]
+        statuses: dict[str, int] = {}
+
+        def call(environ: dict[str, Any]) -> None:
+            def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
+                statuses[status] = statuses.get(status, 0) + 1
+
+            body = bare.app.wsgi_app(dict(environ), start_response)
+            for _chunk in body:
+                pass
+            getattr(body, "close", lambda: None)()
+
+        for environ in calls[:20]:
+            call(environ)
+        calls = calls[20:]
+        statuses.clear()
+
+        def work() -> None:
+            for environ in calls:
+                call(environ)
+            print(f"# {len(calls)} requests, statuses {statuses}")
+
+        _counted(work)
+    finally:
+        runner.close()
+
+
+def _counted(work: Any) -> None:
+    # Under callgrind: only the loop is counted (its counters zeroed before it, dumped
+    # after it, as the dump named "loop").
+    me = str(os.getpid())
+    subprocess.run(["callgrind_control", "--zero", me], check=True, capture_output=True)
+    work()
+    subprocess.run(["callgrind_control", "--dump=loop", me], check=True, capture_output=True)
+
+
+def instructions(what: str, count: int) -> None:
+    """Count the loop's instructions per request in the service and in the bare app."""
+    if what not in ("webhook", "page", "decision"):
+        raise SystemExit("--instructions counts webhook, page or decision")
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    per_request = {}
+    for app in ("service", "bare"):
+        with tempfile.TemporaryDirectory(prefix="panel-addon-callgrind-") as out:
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}/callgrind.%p",
+                sys.executable,
+                "-m",
+                "bench.profile",
+                what,
+                str(count),
+                f"--counted={app}",
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            found = re.search(r"^# (\d+) requests", done.stdout, re.MULTILINE)
+            dumps = [
+                p for p in Path(out).iterdir() if "loop" in p.read_text(errors="replace")[:2000]
+            ]
+            if done.returncode or not found or not dumps:
+                raise SystemExit(f"the {app} run failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+            summary = re.search(r"^summary: (\d+)", dumps[0].read_text(), re.MULTILINE)
+            assert summary is not None
+            per_request[app] = int(summary.group(1)) / int(found.group(1))
+            print(f"instructions_{what}_{app}: {per_request[app]:.0f}", flush=True)
+    print(f"instructions_{what}_ratio: {per_request['bare'] / per_request['service']:.3f}")
+
+
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a != "--cprofile"]
-    run(
-        arguments[0],
-        int(arguments[1]) if len(arguments) > 1 else 500,
-        cprofile="--cprofile" in sys.argv[1:],
-    )
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    path, size = arguments[0], int(arguments[1]) if len(arguments) > 1 else 500
+    if "--instructions" in flags:
+        instructions(path, size)
+    elif "--counted=bare" in flags:
+        run_bare(path, size)
+    else:
+        run(path, size, cprofile="--cprofile" in flags, counted="--counted=service" in flags)
