@@ -132,6 +132,7 @@ class _Kept(threading.local):
 # opened it (closed with the engine).
 _kept: weakref.WeakKeyDictionary[Engine, tuple[_Kept, dict[Any, int]]] = weakref.WeakKeyDictionary()
 _kept_lock = threading.Lock()
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 def kept_connection(engine: Engine) -> psycopg.Connection[Any]:
@@ -153,6 +154,10 @@ def kept_connection(engine: Engine) -> psycopg.Connection[Any]:
                 event.listen(engine, "engine_disposed", _close_kept)
     kept, every = entry
     driver, now = kept.driver, time.monotonic()
+    if driver is not None and driver.info.transaction_status != _IDLE:
+        # Closed, broken, or left mid-statement by an interruption: not fit to use.
+        drop_kept_connection(engine)
+        driver = None
     # With pool_pre_ping, checked at every use, as the pool's connections are.
     trusted = 0.0 if getattr(engine.pool, "_pre_ping", False) else PING_AFTER_IDLE
     if driver is not None and now - kept.used_at >= trusted:
@@ -205,7 +210,10 @@ def _close(driver: psycopg.Connection[Any], pid: int | None) -> None:
 
 
 def _forget_kept() -> None:
-    # In a forked child, without closing them.
+    # In a forked child, without closing them; the lock may have been held by a thread
+    # the child does not have.
+    global _kept_lock
+    _kept_lock = threading.Lock()
     _kept.clear()
 
 

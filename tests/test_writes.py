@@ -503,3 +503,18 @@ def test_a_forked_child_opens_its_own_kept_connection_and_leaves_its_parents_alo
     assert int(reported) != parent
     # The child's dispose closed its own connection only: the parent's still answers.
     assert alone() == parent
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_kept_connection_left_mid_statement_is_replaced_before_use(
+    backend: str, make_app: Any
+) -> None:
+    # As an interruption (a signal, a timeout) can leave it: a query sent, not read.
+    app = make_app()
+    backend_pid = text("SELECT pg_backend_pid() AS pid")
+    with app.app_context():
+        first = writes.select_one(backend_pid, {}, alone=True)
+        assert first is not None
+        database.kept_connection(db.engine).pgconn.send_query(b"SELECT pg_sleep(0.1)")
+        second = writes.select_one(backend_pid, {}, alone=True)
+        assert second is not None and second[0] != first[0]
