@@ -435,13 +435,9 @@ def test_each_thread_keeps_its_own_connection_for_statements_alone_until_the_eng
     import threading
 
     app = make_app()
-    backend_pid = text("SELECT pg_backend_pid() AS pid")
 
     def alone() -> int:
-        with app.app_context():
-            row = writes.select_one(backend_pid, {}, alone=True)
-            assert row is not None
-            return int(row[0])
+        return _backend_alone(app)
 
     mine = alone()
     theirs: list[int] = []
@@ -475,13 +471,9 @@ def test_a_forked_child_opens_its_own_kept_connection_and_leaves_its_parents_alo
     import os
 
     app = make_app()
-    backend_pid = text("SELECT pg_backend_pid() AS pid")
 
     def alone() -> int:
-        with app.app_context():
-            row = writes.select_one(backend_pid, {}, alone=True)
-            assert row is not None
-            return int(row[0])
+        return _backend_alone(app)
 
     parent = alone()
     read, write = os.pipe()
@@ -511,10 +503,15 @@ def test_a_kept_connection_left_mid_statement_is_replaced_before_use(
 ) -> None:
     # As an interruption (a signal, a timeout) can leave it: a query sent, not read.
     app = make_app()
-    backend_pid = text("SELECT pg_backend_pid() AS pid")
+    first = _backend_alone(app)
     with app.app_context():
-        first = writes.select_one(backend_pid, {}, alone=True)
-        assert first is not None
         database.kept_connection(db.engine).pgconn.send_query(b"SELECT pg_sleep(0.1)")
-        second = writes.select_one(backend_pid, {}, alone=True)
-        assert second is not None and second[0] != first[0]
+    assert _backend_alone(app) != first
+
+
+def _backend_alone(app: Flask) -> int:
+    # The PostgreSQL backend a statement alone ran on.
+    with app.app_context():
+        row = writes.select_one(text("SELECT pg_backend_pid() AS pid"), {}, alone=True)
+        assert row is not None
+        return int(row[0])
