@@ -320,7 +320,8 @@ class Bench:
         """Warm both apps up with files[target][0], then run files[target][1:] in turn."""
         sizes = self.sizes
         best: dict[str, load.Result] = {}
-        cpu: dict[str, list[float]] = {"service": [0.0, 0.0], "bare": [0.0, 0.0]}
+        # Per app: its workers' CPU, PostgreSQL's, the whole machine's, and the requests.
+        cpu = {target: [0.0, 0.0, 0.0, 0] for target in ("service", "bare")}
         for target in ("service", "bare"):
             load.run(
                 targets[target], files[target][0], sizes.connections, sizes.warmup_seconds, True
@@ -329,12 +330,14 @@ class Bench:
             order = ("service", "bare") if n % 2 else ("bare", "service")
             for target in order:
                 workers = procs.descendants(self.masters[target])
-                before = sum(procs.cpu_seconds(pid) for pid in workers)
+                before = self._cpu(workers)
                 result = load.run(
                     targets[target], files[target][n], sizes.connections, sizes.http_seconds, cycle
                 )
-                cpu[target][0] += sum(procs.cpu_seconds(pid) for pid in workers) - before
-                cpu[target][1] += result.requests
+                after = self._cpu(workers)
+                for k in range(3):
+                    cpu[target][k] += after[k] - before[k]
+                cpu[target][3] += result.requests
                 if result.errors:
                     note(f"WARNING: {result.errors} of {result.requests} {name} to {target} failed")
                 if result.repeats:
@@ -349,11 +352,21 @@ class Bench:
             self.figure(f"{name}_{target}_rps", result.rps, 1)
             self.figure(f"{name}_{target}_p50_ms", result.p50_ms)
             self.figure(f"{name}_{target}_p99_ms", result.p99_ms)
-            seconds, count = cpu[target]
-            # CPU of the app's own processes (not PostgreSQL's or Redis's) per request: a
-            # figure that other load on the machine disturbs much less than the rates.
-            self.figure(f"{name}_{target}_cpu_ms", seconds * 1000 / count if count else 0.0)
+            app_s, postgres_s, machine_s, count = cpu[target]
+            # CPU per request: of the app's own processes (not PostgreSQL's or Redis's), a
+            # figure that other load on the machine disturbs much less than the rates; of
+            # PostgreSQL's processes; of the whole machine (wrk and the kernel included).
+            for part, seconds in (("cpu", app_s), ("pg_cpu", postgres_s), ("all_cpu", machine_s)):
+                self.figure(f"{name}_{target}_{part}_ms", seconds * 1000 / count if count else 0.0)
         return best
+
+    @staticmethod
+    def _cpu(workers: list[int]) -> tuple[float, float, float]:
+        return (
+            sum(procs.cpu_seconds(pid) for pid in workers),
+            procs.named_cpu_seconds("postgres"),
+            procs.machine_cpu_seconds(),
+        )
 
     # -- 2. Mail ------------------------------------------------------------------
 
