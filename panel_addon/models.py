@@ -21,6 +21,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
+# The conversions between the aware UTC datetimes the service works with and the naive
+# UTC ones it stores, as arithmetic from the epoch: `replace(tzinfo=...)` parses its nine
+# keywords at every call: 7% of a webhook's instructions when it was used here.
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """An aware datetime (of any zone) as the naive UTC one UTCDateTime stores."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given where UTC is required")
+    return _EPOCH_NAIVE + (value - _EPOCH_UTC)
+
+
+def aware_utc(value: datetime) -> datetime:
+    """A stored naive UTC datetime as the aware one the service works with."""
+    return _EPOCH_UTC + (value - _EPOCH_NAIVE)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC (SQLite keeps no zone) and always hands back aware UTC datetimes."""
@@ -29,14 +47,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where UTC is required")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else naive_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+        return None if value is None else aware_utc(value)
 
 
 class Base(DeclarativeBase):

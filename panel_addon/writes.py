@@ -30,7 +30,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from . import models
 from .database import drop_kept_connection, kept_connection, needs_begin
 from .models import Event, Task, UTCDateTime, db
 
@@ -293,13 +294,7 @@ _COLUMNS: dict[Table, list[str]] = {
 
 def naive_utc(value: datetime | None) -> datetime | None:
     # What the models' UTCDateTime stores, and refuses.
-    if value is None:
-        return None
-    if value.tzinfo is UTC:
-        return value.replace(tzinfo=None)
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given where UTC is required")
-    return value.astimezone(UTC).replace(tzinfo=None)
+    return None if value is None else models.naive_utc(value)
 
 
 # The time columns of the buffered rows (of either table).
@@ -320,12 +315,16 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     TypeError, as the models' JSON type does on SQLite.
     """
     out = []
+    iso: dict[datetime, str] = {}  # the rows of one change mostly share their times
     for row in rows:
         row = dict(row)
         for key in _TIMES:
             value = row.get(key)
             if isinstance(value, datetime):
-                row[key] = naive_utc(value).isoformat()  # type: ignore[union-attr]
+                stamp = iso.get(value)
+                if stamp is None:
+                    stamp = iso[value] = models.naive_utc(value).isoformat()
+                row[key] = stamp
         out.append(row)
     return json.dumps(out)
 
@@ -602,7 +601,7 @@ def _utc(driven: _Driven, row: Sequence[Any] | None) -> Sequence[Any] | None:
     values = list(row)
     for n in driven.utc:
         if values[n] is not None:
-            values[n] = values[n].replace(tzinfo=UTC)
+            values[n] = models.aware_utc(values[n])
     return values
 
 

@@ -3,7 +3,7 @@ in the order they were made, and read the same on both databases."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,20 @@ def test_naive_times_are_refused_as_the_models_refuse_them(iv: Any) -> None:
         db.session.commit()
     db.session.rollback()
     assert _trail() == []
+
+
+def test_times_in_another_zone_are_stored_as_the_same_instant(iv: Any) -> None:
+    paris = NOW.astimezone(timezone(timedelta(hours=1)))
+    lifecycle.add_event(iv, lifecycle.SYSTEM, "buffered", paris)  # writes.py's rows
+    iv.deadline_at = paris  # the ORM's UTCDateTime
+    db.session.commit()
+    db.session.expunge_all()
+    event_at = db.session.scalars(select(Event.at)).one()
+    deadline_at = db.session.get(Intervention, 1).deadline_at
+    for value in (event_at, deadline_at):
+        assert value == NOW and value.tzinfo is UTC and value.hour == 12
+    stored = db.session.execute(text("SELECT deadline_at FROM interventions")).scalar_one()
+    assert str(stored).startswith("2026-11-26 12:00:00")
 
 
 def test_a_lookup_through_the_driver_reads_what_the_orm_reads(iv: Any) -> None:
