@@ -19,6 +19,7 @@ a minute per app). It leaves out the WSGI server and PostgreSQL's own work.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
@@ -258,13 +259,29 @@ def instructions(what: str, count: int) -> None:
     print(f"instructions_{what}_ratio: {per_request['bare'] / per_request['service']:.3f}")
 
 
-if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
-    flags = [a for a in sys.argv[1:] if a.startswith("--")]
-    path, size = arguments[0], int(arguments[1]) if len(arguments) > 1 else 500
-    if "--instructions" in flags:
-        instructions(path, size)
-    elif "--counted=bare" in flags:
-        run_bare(path, size)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", choices=("webhook", "page", "decision", "mail"))
+    parser.add_argument("count", nargs="?", type=int, default=500, help="requests (500)")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--cprofile", action="store_true", help="CPU time per function")
+    how.add_argument("--instructions", action="store_true", help="callgrind, both apps")
+    # The process --instructions runs under callgrind, for one app.
+    how.add_argument("--counted", choices=("service", "bare"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error("count must be at least 1")
+    if args.instructions:
+        instructions(args.path, args.count)
+    elif args.counted == "bare":
+        run_bare(args.path, args.count)
     else:
-        run(path, size, cprofile="--cprofile" in flags, counted="--counted=service" in flags)
+        run(args.path, args.count, cprofile=args.cprofile, counted=args.counted == "service")
+
+
+if __name__ == "__main__":
+    main()
