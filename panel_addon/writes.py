@@ -30,7 +30,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -315,12 +315,18 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     TypeError, as the models' JSON type does on SQLite.
     """
     out = []
-    iso: dict[datetime, str] = {}  # the rows of one change mostly share their times
+    # The rows of one change mostly share their times: each UTC one is formatted once.
+    # Only UTC ones: two times of another zone an hour apart in its repeated hour (fold)
+    # compare equal, and must not share a key.
+    iso: dict[datetime, str] = {}
     for row in rows:
         row = dict(row)
         for key in _TIMES:
             value = row.get(key)
             if isinstance(value, datetime):
+                if value.tzinfo is not UTC:
+                    row[key] = models.naive_utc(value).isoformat()
+                    continue
                 stamp = iso.get(value)
                 if stamp is None:
                     stamp = iso[value] = models.naive_utc(value).isoformat()

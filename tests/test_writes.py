@@ -3,16 +3,17 @@ in the order they were made, and read the same on both databases."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.exc import IntegrityError
 
-from panel_addon import database, lifecycle, tasks, writes
+from panel_addon import database, lifecycle, models, tasks, writes
 from panel_addon.database import begin_with_first_statement
 from panel_addon.models import Client, Event, Intervention, Task, db
 from panel_addon.tokens import make_token
@@ -123,6 +124,62 @@ def test_times_in_another_zone_are_stored_as_the_same_instant(iv: Any) -> None:
         assert value == NOW and value.tzinfo is UTC and value.hour == 12
     stored = db.session.execute(text("SELECT deadline_at FROM interventions")).scalar_one()
     assert str(stored).startswith("2026-11-26 12:00:00")
+
+
+def test_one_change_keeps_each_time_it_was_given_apart(iv: Any) -> None:
+    new_york = ZoneInfo("America/New_York")
+    given = [
+        NOW,
+        NOW.replace(tzinfo=timezone(timedelta(hours=1))),  # an hour earlier, same wall time
+        NOW.astimezone(ZoneInfo("Europe/Paris")),  # the same instant as NOW
+        NOW + timedelta(microseconds=7),
+        datetime(2026, 11, 1, 1, 30, tzinfo=new_york),  # the repeated hour: 05:30 UTC
+        datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=new_york),  # and 06:30 UTC
+    ]
+    for n, moment in enumerate(given):
+        lifecycle.add_event(iv, lifecycle.SYSTEM, f"e{n}", moment)
+    db.session.commit()
+    stored = list(db.session.scalars(select(Event.at).order_by(Event.id)))
+    assert stored == [moment.astimezone(UTC) for moment in given]
+    assert [t.strftime("%H:%M:%S.%f") for t in stored] == [
+        "12:00:00.000000",
+        "11:00:00.000000",
+        "12:00:00.000000",
+        "12:00:00.000007",
+        "05:30:00.000000",
+        "06:30:00.000000",
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Paris")),  # a time the clocks skip
+        datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
+        datetime(2026, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=5, minutes=45))),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(-timedelta(hours=10))),
+    ],
+)
+def test_the_stored_time_is_the_instant_in_utc(value: datetime) -> None:
+    stored = models.naive_utc(value)
+    assert stored == value.astimezone(UTC).replace(tzinfo=None) and stored.tzinfo is None
+    # Compared in UTC: PEP 495 makes a time in a fold or a gap unequal to any other zone's.
+    back = models.aware_utc(stored)
+    assert back == value.astimezone(UTC) and back.tzinfo is UTC
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "value", [datetime(2026, 11, 26), datetime(2026, 11, 26, tzinfo=_NoOffset())]
+)
+def test_a_time_without_an_offset_is_refused(value: datetime) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        models.naive_utc(value)
 
 
 def test_a_lookup_through_the_driver_reads_what_the_orm_reads(iv: Any) -> None:
