@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -119,8 +120,14 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def named_cpu_seconds(prefix: str) -> float:
-    """CPU time of every process whose name starts with `prefix` (PostgreSQL's: "postgres")."""
-    total = 0.0
+    """CPU time of every process whose name starts with `prefix` (PostgreSQL's: "postgres").
+
+    Each process's own time and its exited children's (cutime, cstime): a PostgreSQL
+    backend or autovacuum worker that exits during a run stays counted, in the
+    postmaster's. NaN when no process has that name (PostgreSQL on another host, or a
+    /proc that hides other users' processes).
+    """
+    total, found = 0, False
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -130,16 +137,20 @@ def named_cpu_seconds(prefix: str) -> float:
             continue
         name, rest = stat.split("(", 1)[1].rsplit(")", 1)
         if name.startswith(prefix):
-            total += sum(int(x) for x in rest.split()[11:13])
-    return total / os.sysconf("SC_CLK_TCK")
+            found = True
+            total += sum(int(x) for x in rest.split()[11:15])
+    return total / os.sysconf("SC_CLK_TCK") if found else math.nan
 
 
 def machine_cpu_seconds() -> float:
-    """CPU time the whole machine spent busy (all cores, /proc/stat), idle and iowait out."""
+    """CPU time the whole machine spent busy (all cores, /proc/stat).
+
+    User, nice, system, irq and softirq: not idle nor iowait, nor steal (time a
+    hypervisor gave to other machines); guest time is already within user.
+    """
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    ticks = [int(x) for x in fields]
-    busy = sum(ticks[:8]) - ticks[3] - ticks[4]  # user..steal, less idle and iowait
-    return busy / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -36,6 +36,9 @@ from typing import Any
 from . import main as bench
 from . import procs, rows
 
+# The requests a path runs before its profile, and leaves out of it.
+WARMUP = 20
+
 
 def _sink(port: int) -> Any:
     from aiosmtpd.controller import Controller
@@ -113,9 +116,9 @@ def run(what: str, count: int, cprofile: bool = False, counted: bool = False) ->
 
         # Warm up outside the profile: first-request costs are not the steady state.
         if what != "mail":
-            for environ in calls[:20]:
+            for environ in calls[:WARMUP]:
                 call(environ)
-            calls = calls[20:]
+            calls = calls[WARMUP:]
             statuses.clear()
         if counted:
             _counted(work)
@@ -201,9 +204,9 @@ def run_bare(what: str, count: int) -> None:
                 pass
             getattr(body, "close", lambda: None)()
 
-        for environ in calls[:20]:
+        for environ in calls[:WARMUP]:
             call(environ)
-        calls = calls[20:]
+        calls = calls[WARMUP:]
         statuses.clear()
 
         def work() -> None:
@@ -272,9 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     how.add_argument("--instructions", action="store_true", help="callgrind, both apps")
     # The process --instructions runs under callgrind, for one app.
     how.add_argument("--counted", choices=("service", "bare"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.count < 1:
-        parser.error("count must be at least 1")
+    args = parser.parse_intermixed_args(argv)
+    if args.count <= WARMUP:
+        parser.error(f"count must be more than the {WARMUP} warm-up requests")
     if args.instructions:
         instructions(args.path, args.count)
     elif args.counted == "bare":
