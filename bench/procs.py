@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,9 +85,9 @@ def gunicorn(name: str, app: str, port: int, env: dict[str, str], logdir: Path) 
     raise RuntimeError(f"{name} did not answer within 30 s:\n{process.tail()}")
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (no dependency)."""
-    parents: dict[int, list[int]] = {}
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Each process in /proc: its pid, its name and the fields of its stat after the name
+    (from the state, field 3 of proc(5), on)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -94,8 +95,20 @@ def descendants(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        yield int(entry.name), name, rest.split()
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), in clock ticks.
+    return sum(int(x) for x in fields[11:15])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (no dependency)."""
+    parents: dict[int, list[int]] = {}
+    for child, _name, fields in _processes():
+        parents.setdefault(int(fields[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         for child in parents.get(todo.pop(), []):
@@ -110,8 +123,7 @@ def cpu_seconds(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    # utime, stime, cutime, cstime: fields 14 to 17 of proc(5), in clock ticks.
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return _cpu_ticks(fields) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -127,19 +139,8 @@ def named_cpu_seconds(prefix: str) -> float:
     postmaster's. NaN when no process has that name (PostgreSQL on another host, or a
     /proc that hides other users' processes).
     """
-    total, found = 0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name.startswith(prefix):
-            found = True
-            total += sum(int(x) for x in rest.split()[11:15])
-    return total / os.sysconf("SC_CLK_TCK") if found else math.nan
+    ticks = [_cpu_ticks(fields) for _pid, name, fields in _processes() if name.startswith(prefix)]
+    return sum(ticks) / os.sysconf("SC_CLK_TCK") if ticks else math.nan
 
 
 def machine_cpu_seconds() -> float:
