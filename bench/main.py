@@ -374,7 +374,7 @@ class Bench:
         from redis import Redis
         from rq import Queue, Worker
 
-        from panel_addon import tasks
+        from panel_addon import outbox
 
         sizes = self.sizes
         ctx = multiprocessing.get_context("spawn")
@@ -439,7 +439,7 @@ class Bench:
             conn.commit()
         burst_at = time.monotonic()
         with app.app_context():
-            tasks.kick(["mail"])
+            outbox.kick(["mail"])
         self.figure("burst_commit_s", burst_at - began)
         service_s = self._wait_for_mail(
             count, last, sizes.mail, burst_at, sizes.mail_timeout, workers[0]
@@ -539,13 +539,13 @@ class Bench:
                 conn.execute(f"VACUUM (ANALYZE) {table}")
 
     def _measure(self, app: Any, now: datetime, explain: bool) -> dict[str, float]:
-        from panel_addon import staff_queries, tasks
+        from panel_addon import outbox, staff_queries
         from panel_addon.models import db
 
         client = app.test_client()
         auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
         cases: dict[str, Callable[[], Any]] = {
-            "sweep": lambda: tasks.due_kinds(now),
+            "sweep": lambda: outbox.due_kinds(now),
             # The page itself; the counts per state are a separate query, measured apart.
             "list": lambda: client.get("/api/v1/interventions?limit=50&counts=false", headers=auth),
             "counts": lambda: staff_queries.state_counts(),
@@ -592,7 +592,7 @@ def clean_redis(url: str, prefixes: list[str]) -> None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from panel_addon.tasks import KINDS
+    from panel_addon.queues import KINDS
 
     redis = Redis.from_url(url)
     try:

@@ -59,7 +59,7 @@ def _sink(port: int) -> Any:
 
 def run(what: str, count: int, cprofile: bool = False, counted: bool = False) -> None:
     """Profile the service's `what` over `count` requests (`counted`: see `_counted`)."""
-    from panel_addon import effects, tasks  # noqa: F401 - effects registers the handlers
+    from panel_addon import effects
     from panel_addon.tokens import make_token
 
     logging.basicConfig(level=logging.WARNING)
@@ -108,7 +108,7 @@ def run(what: str, count: int, cprofile: bool = False, counted: bool = False) ->
         def work() -> None:
             if what == "mail":
                 with app.app_context():
-                    print(f"# drained {tasks.drain('mail')} mail tasks")
+                    print(f"# drained {effects.drain('mail')} mail tasks")
                 return
             for environ in calls:
                 call(environ)

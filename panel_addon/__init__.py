@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,38 +15,10 @@ from .clock import Clock
 
 __all__ = ["create_app"]
 
-_engines: list[Any] = []
-
-
-def _dispose_engines_after_fork() -> None:
-    # A forked worker must not share the parent's pooled database connections.
-    for engine in _engines:
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_dispose_engines_after_fork)
-
-
-class _App(Flask):
-    """Flask, with each view's and hook's sync check made once, not at every request."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        try:
-            return self._synced[func]
-        except KeyError:
-            synced = self._synced[func] = super().ensure_sync(func)
-            return synced
-        except TypeError:  # a callable that cannot be a key
-            return super().ensure_sync(func)
-
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service: settings (fail fast), database, mail, blueprints, CLI."""
-    app = _App(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True)
     settings.load(app.config, test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
@@ -65,14 +36,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Client IPs in the event trail come from X-Forwarded-For, set by our own proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
-    from . import database, mail
+    from . import database, mail, outbox
 
     database.init_app(app)
+    outbox.init_app(app)
     mail.init_app(app)
-    with app.app_context():
-        from .models import db
-
-        _engines.append(db.engine)
 
     from . import client_pages, errors, openapi, ratelimit, staff_api, web, webhooks
 

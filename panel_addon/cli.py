@@ -14,9 +14,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from . import outbox, queues
+
 
 def init_app(app: Flask) -> None:
-    app.cli.add_command(worker_command)
     app.cli.add_command(sweep_command)
     app.cli.add_command(simulate_command)
     app.cli.add_command(check_command)
@@ -25,34 +26,11 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(whmcs_module_command)
 
 
-@click.command("worker")
-@click.option("--burst", is_flag=True, help="Do the work that is due now, then exit.")
-@with_appcontext
-def worker_command(burst: bool) -> None:
-    """Run the RQ worker for every queue, with the sweep that finds due work."""
-    from workers import runner
-
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        runner.run(app, burst=burst)
-    except Exception as exc:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-
-        if isinstance(exc, RedisConnectionError):
-            raise click.ClickException(
-                f"cannot reach Redis at {app.config['REDIS_URL']}: start it, or set "
-                "PANEL_ADDON_REDIS_URL"
-            ) from None
-        raise
-
-
 @click.command("sweep")
 @with_appcontext
 def sweep_command() -> None:
     """Enqueue every piece of due work once (what the worker does every few seconds)."""
-    from panel_addon import tasks
-
-    kinds = tasks.sweep()
+    kinds = outbox.sweep()
     click.echo(f"due work enqueued for: {', '.join(kinds) or 'nothing'}")
 
 
@@ -63,7 +41,6 @@ def check_command() -> None:
     from sqlalchemy import text
 
     from panel_addon.models import db
-    from workers import queues
 
     ok = True
     try:

@@ -14,16 +14,17 @@ from flask import (
     request,
 )
 
-from . import lifecycle
 from .clock import now as clock_now
-from .database import begin_with_first_statement, outside_transaction
+from .domain import lifecycle
+from .domain.errors import TransitionError, WindowClosedError
+from .domain.states import State
+from .domain.trail import Actor
 from .formatting import clean_text, format_datetime
 from .i18n import translate
-from .lifecycle import Actor, State
 from .models import Intervention, db
 from .settings import SUPPORTED_LANGUAGES
-from .tasks import commit_and_kick, kick_scheduled
-from .tokens import LinkError, link_url, resolve, signed_ids
+from .site_check import client_lines
+from .tokens import LinkError, link_url, resolve
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as ResponseBase
@@ -107,6 +108,7 @@ def _render(
         "company": current_app.config["COMPANY_NAME"],
         "support_url": current_app.config.get("SUPPORT_URL"),
         "message_max": MESSAGE_MAX,
+        "site_checks": client_lines(intervention, language),
     }
     response = make_response(render_template("link.html", **context), status)
     return _headers(response)
@@ -135,9 +137,9 @@ def error_page(
     return _headers(response)
 
 
-def _link_or_error(token: str, purpose: str, attached: bool = True) -> Intervention | Response:
+def _link_or_error(token: str, purpose: str) -> Intervention | Response:
     try:
-        return resolve(token, purpose, attached).intervention
+        return resolve(token, purpose).intervention
     except LinkError as exc:
         status = {"expired": 410, "unknown": 404}.get(exc.reason, 404)
         return error_page(status, exc.reason, exc.intervention)
@@ -145,32 +147,21 @@ def _link_or_error(token: str, purpose: str, attached: bool = True) -> Intervent
 
 @bp.get("/i/<token>/<any(validate, report):purpose>")
 def show(token: str, purpose: str) -> Response:
-    # GET never changes anything: the intervention is read outside the session, with no
-    # transaction to open and roll back.
-    found = _link_or_error(token, purpose, attached=False)
+    # GET (and HEAD) never change anything: mail scanners fetch links.
+    found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found
-    if found.check_urls:
-        # Its site check's snapshots are read through the session: outside a
-        # transaction too.
-        outside_transaction()
     return _render(purpose, found)
 
 
 @bp.post("/i/<token>/<any(validate, report):purpose>")
 def act(token: str, purpose: str) -> Response:
-    now = clock_now()
-    ids = signed_ids(token, purpose) if purpose == "validate" else None
-    if ids is not None and lifecycle.validate_by_link(*ids, _client_actor, now):
-        # The common click: looked up and validated by one statement of its own.
-        kick_scheduled()
-        return _headers(redirect(request.path, code=303))
-    begin_with_first_statement()
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found
     intervention = found
     actor = _client_actor(intervention)
+    now = clock_now()
     try:
         if purpose == "validate":
             lifecycle.validate(intervention, actor, now)
@@ -179,14 +170,13 @@ def act(token: str, purpose: str) -> Response:
             message = typed.strip()[:MESSAGE_MAX] or None
             restore = request.form.get("restore") in ("on", "1", "true", "yes")
             lifecycle.report(intervention, message, restore, actor, now)
-        commit_and_kick()
-    except lifecycle.WindowClosedError:
-        commit_and_kick()
-        db.session.refresh(intervention)
+        db.session.commit()
+    except WindowClosedError:
+        # The intervention lapsed instead: that is committed, and the page says so.
+        db.session.commit()
         return _render(purpose, intervention, 409, notice="page.window_closed")
-    except lifecycle.TransitionError:
+    except TransitionError:
         db.session.rollback()
-        db.session.refresh(intervention)
         if _same_decision(purpose, intervention.state):
             return _headers(redirect(request.path, code=303))
         return _render(purpose, intervention, 409, notice="page.already")

@@ -21,30 +21,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
-# The conversions between the aware UTC datetimes the service works with and the naive
-# UTC ones it stores, as arithmetic from the epoch: `astimezone()` and
-# `replace(tzinfo=...)`, which parses its nine keywords at every call, were most of 7% of
-# a webhook's instructions when they were used here.
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-
 
 def naive_utc(value: datetime) -> datetime:
     """An aware datetime (of any zone) as the naive UTC one UTCDateTime stores.
 
     A naive datetime, or one whose zone gives no offset, raises ValueError.
     """
-    if value.tzinfo is None:
+    if value.utcoffset() is None:
         raise ValueError("naive datetime given where UTC is required")
-    try:
-        return _EPOCH_NAIVE + (value - _EPOCH_UTC)
-    except TypeError:  # its tzinfo's utcoffset() is None: as good as naive
-        raise ValueError("naive datetime given where UTC is required") from None
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def aware_utc(value: datetime) -> datetime:
     """A stored naive UTC datetime as the aware one the service works with."""
-    return _EPOCH_UTC + (value - _EPOCH_NAIVE)
+    return value.replace(tzinfo=UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -141,12 +131,6 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
 
     client: Mapped[Client] = relationship(foreign_keys=[client_id], lazy="joined")
 
-    def site_check_lines(self, language: str) -> list[dict[str, str]]:
-        """What was checked automatically, in plain words (for the client's link page)."""
-        from .site_check import client_lines
-
-        return client_lines(self, language)
-
 
 class Event(db.Model):  # type: ignore[name-defined,misc]
     """One line of an intervention's append-only trail: who did what, when, from where."""
@@ -164,6 +148,8 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    intervention: Mapped[Intervention] = relationship()
 
 
 class Task(db.Model):  # type: ignore[name-defined,misc]
@@ -198,6 +184,8 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     claim_token: Mapped[str | None] = mapped_column(String(32))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+    intervention: Mapped[Intervention | None] = relationship()
 
 
 class SiteSnapshot(db.Model):  # type: ignore[name-defined,misc]

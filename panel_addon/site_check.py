@@ -5,13 +5,13 @@ completion another takes the *after* one, compares, and tells the lifecycle, whi
 opens the client's validation window or, on a regression with HOLD_MAIL_ON_REGRESSION,
 holds the mail for a technician. A `site_check_overdue` task (kind `due`) opens the
 window anyway if the after snapshot never finishes. The rules are in site_check_rules,
-the fetching in site_check_http; docs/site-check.md says it all in prose.
+the fetching in site_check_http, the task in effects/site_check.py;
+docs/site-check.md says it all in prose.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -21,11 +21,9 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import delete, select
 
-from . import lifecycle, tasks
-from .clock import now as clock_now
+from .domain.states import State
 from .i18n import translate
-from .lifecycle import SYSTEM, State
-from .models import Intervention, SiteSnapshot, Task, db
+from .models import Intervention, SiteSnapshot, db
 from .site_check_http import Policy, fetch
 from .site_check_rules import SIGNS_BY_NAME, compare, form_kind, is_failing, page_kind
 
@@ -33,9 +31,6 @@ log = logging.getLogger(__name__)
 
 PHASES = ("before", "after")
 WANTED_STATE = {"before": State.IN_PROGRESS, "after": State.AWAITING_VALIDATION}
-# A drain of kind `site` starts no new snapshot after this long, so the RQ job (300 s)
-# always has room for the one in flight; the rest are left to the next drain.
-BATCH_BUDGET_SECONDS = 30.0
 
 
 def policy() -> Policy:
@@ -306,85 +301,3 @@ def regression_lines(intervention: Intervention, language: str) -> list[str]:
             )
         )
     return lines
-
-
-# --- Tasks -------------------------------------------------------------------------------
-
-
-@tasks.handler("site_snapshot")
-def snapshot_task(task: Task, now: datetime) -> dict[str, Any] | None:
-    """Take the before or after snapshot (payload `phase`); after one, tell the lifecycle.
-
-    Skipped when the intervention moved on (a before snapshot once the work is over, an
-    after one once cancelled). A repeat replaces the snapshot; the lifecycle opens the
-    window or holds the mail once only (conditional updates), so running twice is safe.
-    No transaction stays open while the site answers.
-    """
-    phase = (task.payload or {}).get("phase")
-    if phase not in PHASES:
-        raise tasks.PermanentError(f"unknown snapshot phase {phase!r}")
-    intervention = db.session.get(Intervention, task.intervention_id)
-    if intervention is None:
-        raise tasks.PermanentError(f"intervention {task.intervention_id} is gone")
-    wanted = WANTED_STATE[phase]
-    if intervention.state != wanted or not intervention.check_urls:
-        tasks.mark_skipped(task, now, f"the intervention is {intervention.state}")
-        return None
-    intervention_id, urls = intervention.id, list(intervention.check_urls)
-    limits, concurrency = policy(), current_app.config["SITE_CHECK_CONCURRENCY"]
-    db.session.commit()
-
-    results = take_snapshot(urls, limits, concurrency)
-
-    taken = clock_now()
-    intervention = db.session.get(Intervention, intervention_id)
-    if intervention is None or intervention.state != wanted:
-        tasks.mark_skipped(task, taken, "the intervention moved on during the snapshot")
-        return None
-    store(intervention, phase, results, taken)
-    failing = [r["url"] for r in results if is_failing(r)]
-    lifecycle.add_event(
-        intervention,
-        SYSTEM,
-        "site_checked",
-        taken,
-        phase=phase,
-        pages=len(results),
-        failing=failing,
-    )
-    outcome_: dict[str, Any] = {"phase": phase, "pages": len(results), "failing": len(failing)}
-    if phase == "after":
-        staff_language = current_app.config["STAFF_LANGUAGE"]
-        regressions = regression_lines(intervention, staff_language)
-        outcome_["regressed"] = len(regressions)
-        outcome_["mail"] = lifecycle.site_checked(intervention, regressions, taken)
-    return outcome_
-
-
-@tasks.handler("site_check_overdue")
-def overdue_task(task: Task, now: datetime) -> dict[str, Any]:
-    """The after snapshot did not end in time: open the window without it (once)."""
-    intervention = db.session.get(Intervention, task.intervention_id)
-    if intervention is None:
-        raise tasks.PermanentError(f"intervention {task.intervention_id} is gone")
-    return {"opened": lifecycle.site_check_overdue(intervention, now)}
-
-
-def _drain_batch(batch: list[Task], now: datetime) -> None:
-    """Snapshots one after another, for at most BATCH_BUDGET_SECONDS; the rest go back."""
-    started = time.monotonic()
-    for index, task in enumerate(batch):
-        if index and time.monotonic() - started > BATCH_BUDGET_SECONDS:
-            for rest in batch[index:]:
-                rest.claimed_until = None
-                rest.claim_token = None
-            tasks.commit_and_kick()
-            tasks.kick(["site"])
-            return
-        if not tasks.still_claimed(task):
-            break  # past the lease another worker may take it: never snapshot twice at once
-        tasks.run_one(task, clock_now())
-        tasks.commit_and_kick()
-
-
-tasks.BATCH_HANDLERS["site"] = _drain_batch

@@ -10,12 +10,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
-from . import lifecycle, site_check, staff_login, staff_queries
+from . import site_check, staff_login, staff_queries
 from .clock import now as clock_now
+from .domain import lifecycle
+from .domain.eligibility import dismiss_late_report, flag_ineligible, lift_ineligibility
+from .domain.errors import InvalidRequestError, TransitionError
+from .domain.trail import Actor
 from .errors import ApiError
-from .lifecycle import Actor
 from .models import Client, Event, Intervention, SiteSnapshot, Task, db
-from .tasks import commit_and_kick
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
 
@@ -223,8 +225,8 @@ def flag(client_id: str) -> Response:
         if intervention.client_id != client.id:
             raise ApiError(422, "invalid_payload", "that intervention is another client's")
     reason = str(body.get("reason") or "staff_decision")[:200]
-    lifecycle.flag_ineligible(client, intervention, _staff_actor(), clock_now(), reason=reason)
-    commit_and_kick()
+    flag_ineligible(client, intervention, _staff_actor(), clock_now(), reason=reason)
+    db.session.commit()
     return jsonify(_eligibility_json(client, client_id))
 
 
@@ -233,8 +235,8 @@ def lift(client_id: str) -> Response:
     client = db.session.get(Client, client_id)
     if client is None:
         raise ApiError(404, "not_found", f"no client with id {client_id!r}")
-    lifecycle.lift_ineligibility(client, _staff_actor(), clock_now())
-    commit_and_kick()
+    lift_ineligibility(client, _staff_actor(), clock_now())
+    db.session.commit()
     return jsonify(_eligibility_json(client, client_id))
 
 
@@ -244,11 +246,11 @@ def _action(fn: Callable[[Intervention, dict[str, Any]], None]) -> Callable[[str
         iv = _get(panel_id)
         try:
             fn(iv, body)
-            commit_and_kick()
-        except lifecycle.TransitionError as exc:
+            db.session.commit()
+        except TransitionError as exc:
             db.session.rollback()
             raise ApiError(409, exc.code, str(exc), state=iv.state) from None
-        except lifecycle.InvalidRequestError as exc:
+        except InvalidRequestError as exc:
             db.session.rollback()
             raise ApiError(422, "invalid_payload", str(exc)) from None
         db.session.refresh(iv)
@@ -282,7 +284,7 @@ def _cancel(iv: Intervention, body: dict[str, Any]) -> None:
 
 
 def _dismiss(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.dismiss_late_report(iv, _staff_actor(), clock_now())
+    dismiss_late_report(iv, _staff_actor(), clock_now())
 
 
 def _release_mail(iv: Intervention, body: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, func, select
 
+from .domain.states import BackupState, State
 from .formatting import zone
-from .lifecycle import BackupState, State
 from .models import Intervention, db
 
 PAGE_MAX = 200

@@ -37,14 +37,16 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Request
 
-from . import lifecycle, staff_login, staff_queries
+from . import staff_login, staff_queries
 from .clock import now as clock_now
+from .domain import eligibility, lifecycle
+from .domain.errors import InvalidRequestError, LifecycleError
+from .domain.states import RESOLUTIONS, BackupState, State
+from .domain.trail import Actor
 from .formatting import zone
 from .i18n import CATALOG, translate
-from .lifecycle import RESOLUTIONS, Actor, BackupState, State
 from .models import Intervention, db
 from .staff_api import intervention_json, intervention_list_json
-from .tasks import commit_and_kick
 
 bp = Blueprint("staff_view", __name__, url_prefix="/staff")
 
@@ -453,18 +455,18 @@ def _resolve(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool |
 
 
 def _dismiss(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    lifecycle.dismiss_late_report(iv, actor, now)
+    eligibility.dismiss_late_report(iv, actor, now)
     return None
 
 
 def _flag(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    return lifecycle.flag_ineligible(
+    return eligibility.flag_ineligible(
         iv.client, iv, actor, now, reason=_reason(form) or "staff_decision"
     )
 
 
 def _lift(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    return lifecycle.lift_ineligibility(iv.client, actor, now)
+    return eligibility.lift_ineligibility(iv.client, actor, now)
 
 
 def _cancel(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
@@ -475,7 +477,7 @@ def _cancel(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | 
 def _release_mail(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
     service = _release_mail_service()
     if service is None:
-        raise lifecycle.InvalidRequestError("releasing a held mail is not available")
+        raise InvalidRequestError("releasing a held mail is not available")
     result = service(iv, actor, now)
     return result if isinstance(result, bool) else None
 
@@ -508,8 +510,8 @@ def act(panel_id: str, action: str) -> ResponseReturnValue:
     )
     try:
         changed = service(iv, actor, clock_now(), request.form)
-        commit_and_kick()
-    except lifecycle.LifecycleError:
+        db.session.commit()
+    except LifecycleError:
         db.session.rollback()
         db.session.refresh(iv)
         flash(t("staff.error.refused", detail=label("state", iv.state)), "error")

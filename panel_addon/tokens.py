@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from typing import Any
 
 from flask import current_app
-from itsdangerous import (
-    BadData,
-    BadSignature,
-    SignatureExpired,
-    TimestampSigner,
-    URLSafeTimedSerializer,
-)
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from . import lifecycle
-from .models import Intervention
+from .models import Intervention, db
 
 PURPOSES = ("validate", "report")
 
@@ -41,40 +32,9 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return _serializer_for(purpose, keys)
 
 
-class _Signer(TimestampSigner):
-    """itsdangerous' signer, each key derived once rather than at every signature."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._derived: dict[bytes | str | None, bytes] = {}
-
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        derived = self._derived.get(secret_key)
-        if derived is None:
-            derived = self._derived[secret_key] = super().derive_key(secret_key)
-        return derived
-
-
-class _Serializer(URLSafeTimedSerializer):
-    """itsdangerous' serializer, its signer made once per salt rather than per link."""
-
-    default_signer = _Signer
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._signers: dict[str | bytes | None, Any] = {}
-
-    def make_signer(self, salt: str | bytes | None = None) -> Any:
-        signer = self._signers.get(salt)
-        if signer is None:
-            signer = self._signers[salt] = super().make_signer(salt)
-        return signer
-
-
-@functools.lru_cache(maxsize=64)
 def _serializer_for(purpose: str, keys: tuple[str, ...]) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and accepts any of them.
-    return _Serializer(list(keys), salt=f"intervention-signoff.{purpose}")
+    return URLSafeTimedSerializer(list(keys), salt=f"intervention-signoff.{purpose}")
 
 
 def make_token(intervention: Intervention, purpose: str) -> str:
@@ -97,17 +57,6 @@ def _ids(payload: object) -> tuple[int, str] | None:
     return ident, nonce
 
 
-def signed_ids(token: str, purpose: str) -> tuple[int, str] | None:
-    """The (intervention id, link nonce) of a valid, unexpired token for `purpose`.
-
-    None for any other token: `resolve` then says why. Nothing is looked up.
-    """
-    try:
-        return _ids(_loads(token, purpose))
-    except (LinkError, BadData):
-        return None
-
-
 def _loads(token: str, purpose: str) -> object:
     # The payload of a token for `purpose`; raises LinkError("invalid") for a token no
     # link could be, and itsdangerous' errors for a bad or expired signature.
@@ -117,22 +66,19 @@ def _loads(token: str, purpose: str) -> object:
     return _serializer(purpose).loads(token, max_age=max_age)
 
 
-def _lookup(payload: object, attached: bool = True) -> Intervention | None:
+def _lookup(payload: object) -> Intervention | None:
     ids = _ids(payload)
     if ids is None:
         return None
     ident, nonce = ids
-    intervention = lifecycle.get(ident, attached)
+    intervention = db.session.get(Intervention, ident)
     if intervention is None or intervention.link_nonce != nonce:
         return None
     return intervention
 
 
-def resolve(token: str, purpose: str, attached: bool = True) -> Link:
-    """Check a token for `purpose` and find its intervention; raise LinkError otherwise.
-
-    Not `attached`, the intervention is read outside the session (`lifecycle.get`).
-    """
+def resolve(token: str, purpose: str) -> Link:
+    """Check a token for `purpose` and find its intervention; raise LinkError otherwise."""
     try:
         payload = _loads(token, purpose)
     except SignatureExpired as exc:
@@ -142,10 +88,10 @@ def resolve(token: str, purpose: str, attached: bool = True) -> Link:
             )
         except BadData:
             expired_payload = None
-        raise LinkError("expired", _lookup(expired_payload, attached)) from None
+        raise LinkError("expired", _lookup(expired_payload)) from None
     except (BadSignature, BadData):
         raise LinkError("invalid") from None
-    intervention = _lookup(payload, attached)
+    intervention = _lookup(payload)
     if intervention is None:
         raise LinkError("unknown")
     return Link(purpose, intervention)

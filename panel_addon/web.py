@@ -8,6 +8,7 @@ from functools import cache
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
+from . import queues
 from .models import db
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,6 @@ def init_app(app: Flask) -> None:
         if redis_checked:
             return
         redis_checked.append(True)
-        from workers import queues
-
         for warning in queues.redis_warnings(queues.connection()):
             log.warning(warning)
 
@@ -62,8 +61,6 @@ def _security_headers(frame_ancestors: str | None) -> tuple[tuple[str, str], ...
 @bp.get("/healthz")
 def health() -> tuple[Response, int]:
     """Liveness and readiness: the database answers; Redis is reported, not required."""
-    from workers import queues
-
     status = {"database": "ok", "redis": "ok"}
     code = 200
     try:

@@ -8,10 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from panel_addon import (
-    effects,  # noqa: F401 - registers the task handlers
-    tasks,
-)
+from panel_addon import effects, queues
 from panel_addon.models import Task, db
 
 from .support import event_body, signed_headers, started_data
@@ -37,7 +34,7 @@ def run_due(app: Flask) -> int:
     handled = 0
     with app.app_context():
         while True:
-            round_ = sum(tasks.drain(kind) for kind in tasks.KINDS)
+            round_ = sum(effects.drain(kind) for kind in queues.KINDS)
             handled += round_
             if not round_:
                 return handled

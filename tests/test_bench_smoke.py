@@ -52,4 +52,4 @@ def test_the_cpu_profile_of_a_decision_runs_and_every_decision_lands() -> None:
     profile = (sys.executable, "-m", "bench.profile", "decision", "40", "--cprofile")
     stdout = _bench(*profile, timeout=120)
     assert "# 20 requests, statuses {'303 SEE OTHER': 20}" in stdout, stdout[-3000:]
-    assert "panel_addon/lifecycle.py" in stdout and "# CPU per request" in stdout
+    assert "panel_addon/domain/lifecycle.py" in stdout and "# CPU per request" in stdout

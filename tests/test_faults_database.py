@@ -150,16 +150,15 @@ def test_a_database_outage_answers_503_and_writes_nothing_half(
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_pooled_connection_the_server_cut_while_idle_is_replaced_before_use(
-    backend: str, make_app: Any, monkeypatch: pytest.MonkeyPatch
+    backend: str, make_app: Any
 ) -> None:
-    """Without pool_pre_ping, a connection idle past PING_AFTER_IDLE is checked first."""
+    """pool_pre_ping checks a pooled connection before a request uses it."""
     from sqlalchemy import create_engine, text
 
-    from panel_addon import database
     from panel_addon.models import db
 
     app = make_app()
-    assert "pool_pre_ping" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
     with app.app_context():
         pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         db.session.remove()
@@ -167,55 +166,8 @@ def test_a_pooled_connection_the_server_cut_while_idle_is_replaced_before_use(
     with engine.begin() as conn:
         assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
     engine.dispose()
-    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0)
 
     answer = app.test_client().get("/healthz")
     assert answer.status_code == 200 and answer.json["database"] == "ok"
     with app.app_context():
         assert db.session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
-
-
-@pytest.mark.parametrize("backend", ["postgresql"])
-def test_the_connection_kept_for_statements_alone_is_replaced_when_the_server_cut_it(
-    backend: str, make_app: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Cut while idle past PING_AFTER_IDLE, it is checked and replaced before use; cut
-    while trusted, its statement fails as SQLAlchemy's error and the next one has a new
-    connection."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import DBAPIError
-
-    from panel_addon import database, writes
-    from panel_addon.models import db
-
-    app = make_app()
-    backend_pid = text("SELECT pg_backend_pid() AS pid")
-    admin = create_engine(POSTGRES_URL)
-
-    def alone() -> int:
-        row = writes.select_one(backend_pid, {}, alone=True)
-        assert row is not None
-        return int(row[0])
-
-    def cut(pid: int) -> None:
-        with admin.begin() as conn:
-            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-
-    try:
-        with app.app_context():
-            first = alone()
-            assert alone() == first  # kept: the same connection each time
-            cut(first)
-            monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0)
-            second = alone()
-            assert second != first
-
-            monkeypatch.setattr(database, "PING_AFTER_IDLE", 3600.0)
-            cut(second)
-            with pytest.raises(DBAPIError) as failed:
-                alone()
-            assert failed.value.connection_invalidated
-            assert alone() not in (first, second)
-            db.session.remove()
-    finally:
-        admin.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panel_addon import lifecycle
+from panel_addon.domain.trail import ticket_note_text
 from panel_addon.models import Client, Event, Intervention, db
 
 from .flow import complete, path_of, run_due, send, start, task_rows
@@ -286,7 +286,7 @@ def test_a_validation_by_link_schedules_its_work_from_the_intervention(
         assert not {("send_mail", "reminder"), ("lapse", None)} & pending
         notes = task_rows(app, action="add_ticket_note", state="pending")
         assert len(notes) == 1
-        assert lifecycle.ticket_note_text(notes[0].payload, iv) == (
+        assert ticket_note_text(notes[0].payload, iv) == (
             "The client validated intervention iv-1 (from 192.0.2.7)."
         )
 

@@ -26,11 +26,11 @@ import pytest
 from flask import Flask
 from standardwebhooks.webhooks import Webhook
 
-from panel_addon import create_app, lifecycle, whmcs_module
+from panel_addon import create_app, whmcs_module
 from panel_addon.clock import now as clock_now
-from panel_addon.lifecycle import Actor
+from panel_addon.domain import eligibility, lifecycle
+from panel_addon.domain.trail import Actor
 from panel_addon.models import Client, Intervention, db
-from panel_addon.tasks import commit_and_kick
 
 from .browser_support import serve
 from .conftest import REDIS_URL
@@ -549,8 +549,8 @@ def test_an_ineligible_client_is_shown_on_the_ticket_and_the_client_summary(
         assert send(http, "intervention.started", started("php-8")).status_code == 200
     with app.app_context():
         iv = lifecycle.get_by_panel_id("php-7")
-        lifecycle.flag_ineligible(iv.client, iv, Actor("staff", name="Alex"), clock_now())
-        commit_and_kick()
+        eligibility.flag_ineligible(iv.client, iv, Actor("staff", name="Alex"), clock_now())
+        db.session.commit()
     tickets = {"700": dict(TICKET, ticketid=700, userid=77)}
     out = run_php(
         module_dir,

@@ -554,18 +554,18 @@ def test_networks_may_be_opened_on_purpose_but_never_metadata(tmp_path: Any) -> 
 def test_a_drain_hands_back_what_it_has_no_time_for(
     checked_app: Any, site: LoopbackSite, mailbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from panel_addon import site_check, tasks
+    from panel_addon import effects, outbox
 
     app = checked_app()
     client = app.test_client()
     for n in (1, 2, 3):
         start_checked(client, site, f"iv-{n}")
-    monkeypatch.setattr(site_check, "BATCH_BUDGET_SECONDS", 0.0)
+    monkeypatch.setitem(effects.BUDGET_SECONDS, "site", 0.0)
     with app.app_context():
         now = app.extensions["panel_addon.clock"].now()
-        batch = tasks.claim("site", now, 10)
+        batch = outbox.claim("site", now, 10)
         assert len(batch) == 3
-        site_check._drain_batch(batch, now)
+        effects.run_batch("site", batch)
         states = [(t.state, t.claimed_until) for t in task_rows(app, action="site_snapshot")]
     assert states[0][0] == "done"
     assert states[1:] == [("pending", None), ("pending", None)]  # free for the next drain

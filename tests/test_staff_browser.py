@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from panel_addon import create_app, lifecycle
-from panel_addon.lifecycle import Actor
+from panel_addon import create_app
+from panel_addon.domain import lifecycle
+from panel_addon.domain.trail import Actor
 from panel_addon.models import db
-from panel_addon.tasks import commit_and_kick
 
 from .browser_support import CHROMIUM, CHROMIUM_ARGS, serve
 from .conftest import REDIS_URL
@@ -110,7 +110,7 @@ def _seed(app: Flask, clock: ManualClock) -> None:
             desk,
             clock.now(),
         )
-        commit_and_kick()
+        db.session.commit()
     run_due(app)
     clock.current = T0 + timedelta(hours=25)
     run_due(app)  # 1043 lapses
@@ -124,7 +124,7 @@ def _seed(app: Flask, clock: ManualClock) -> None:
             late,
             clock.now(),
         )
-        commit_and_kick()
+        db.session.commit()
     begin("1044")
     begin("1045", done=False)
     begin("1046", done=False)

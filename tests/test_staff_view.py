@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, inspect, select
 
-from panel_addon import lifecycle, staff_view
+from panel_addon import staff_view
+from panel_addon.domain import lifecycle
 from panel_addon.i18n import CATALOG
 from panel_addon.models import Client, Event, Intervention, StaffLogin, Task, db
 

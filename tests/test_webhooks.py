@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from panel_addon import lifecycle
+from panel_addon.domain.trail import ticket_note_text
 from panel_addon.models import Client, Intervention, db
 
 from .flow import complete, send, start
@@ -220,7 +220,7 @@ def test_a_completion_that_creates_its_intervention_opens_the_window_at_once(
     assert [row[4] for row in work if row[1] in ("lapse", "expire_backup")] == [deadline, expires]
     with app.app_context():
         iv = db.session.scalar(db.select(Intervention))
-        text = lifecycle.ticket_note_text(work[-1][2], iv)
+        text = ticket_note_text(work[-1][2], iv)
     assert text.startswith("Intervention iv-new completed"), text
 
 

@@ -7,6 +7,9 @@ import logging
 
 from flask import Flask, current_app, has_app_context
 
+from panel_addon import create_app, effects, queues
+from panel_addon.models import db
+
 log = logging.getLogger(__name__)
 
 _app: Flask | None = None
@@ -23,29 +26,19 @@ def _get_app() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _app is None:
-        from panel_addon import create_app
-
         _app = create_app()
     return _app
 
 
 def drain(kind: str) -> int:
-    """Carry out every due task of `kind` (mail, panel or due); return how many."""
-    from panel_addon import (
-        effects,  # noqa: F401 - registers the task handlers
-        tasks,
-    )
-    from panel_addon.models import db
-
-    from .queues import connection, marker_key
-
+    """Carry out every due task of `kind` (mail, panel, due or site); return how many."""
     app = _get_app()
     with app.app_context():
         try:
-            connection().delete(marker_key(kind))
+            queues.connection().delete(queues.marker_key(kind))
         except Exception:  # noqa: BLE001 - the marker only saves duplicate jobs
             log.debug("could not clear the drain marker", exc_info=True)
         try:
-            return tasks.drain(kind)
+            return effects.drain(kind)
         finally:
             db.session.remove()

@@ -14,7 +14,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
-from . import jobs, queues
+from panel_addon import outbox, queues
+
+from . import jobs
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,8 @@ class _Worker(Worker):
 
 def sweep_once(app: Flask) -> list[str]:
     """Enqueue a drain for every kind with due work; return those kinds."""
-    from panel_addon import tasks
-
     with app.app_context():
-        return tasks.sweep(queues.connection())
+        return outbox.sweep(queues.connection())
 
 
 def sweep_forever(app: Flask, parent: int) -> None:

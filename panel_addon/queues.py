@@ -1,4 +1,8 @@
-"""The RQ side: one queue per kind of work, and "drain" jobs that are enqueued at most once."""
+"""The RQ side: one queue per kind of work, and "drain" jobs that are enqueued at most once.
+
+The jobs themselves live in `workers.jobs`; they are named here by their dotted path, so
+the service never imports the worker.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from redis import Redis
 from rq import Queue
 
 log = logging.getLogger(__name__)
+
+# The kinds of work, one queue each: mail, panel calls, deadlines, site snapshots.
+KINDS = ("mail", "panel", "due", "site")
 
 _connections: dict[str, Redis] = {}
 DRAIN_TIMEOUT = 300
@@ -33,8 +40,6 @@ def marker_key(kind: str, prefix: str | None = None) -> str:
 
 
 def queues(redis: Redis, prefix: str | None = None) -> list[Queue]:
-    from panel_addon.tasks import KINDS
-
     return [Queue(queue_name(kind, prefix), connection=redis) for kind in KINDS]
 
 

@@ -1,0 +1,88 @@
+"""What every change leaves behind: an event in the intervention's trail, a ticket note.
+
+Both are rows added to the caller's transaction: they commit with the change that made
+them, or not at all.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+
+from .. import outbox
+from ..i18n import translate
+from ..models import Event, Intervention, db
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who causes a change: panel, client, staff or system; with the client's address."""
+
+    kind: str
+    name: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+SYSTEM = Actor("system")
+PANEL = Actor("panel")
+
+
+def add_event(
+    intervention: Intervention,
+    actor: Actor,
+    type_: str,
+    now: datetime,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    **data: Any,
+) -> Event:
+    """Append one event to the intervention's trail (never updated afterwards)."""
+    event = Event(
+        intervention=intervention,
+        at=now,
+        actor=actor.kind,
+        actor_name=actor.name,
+        type=type_,
+        from_state=from_state,
+        to_state=to_state,
+        ip=actor.ip,
+        user_agent=(actor.user_agent or None) and actor.user_agent[:500],
+        data=data,
+    )
+    db.session.add(event)
+    return event
+
+
+def staff_words(key: str, **values: Any) -> str:
+    """A text for staff, in STAFF_LANGUAGE."""
+    return translate(current_app.config["STAFF_LANGUAGE"], key, **values)
+
+
+def ticket_note(intervention: Intervention, key: str, now: datetime, **values: Any) -> None:
+    """Schedule a note on the intervention's ticket (none without a ticket).
+
+    The note is the text `key` in STAFF_LANGUAGE (as it is now) of `values`, rendered
+    when it is sent (`ticket_note_text`): what it says is fixed here.
+    """
+    if not intervention.ticket_id:
+        return
+    # What a client, technician or staff typed is escaped: the panel's admin area must
+    # show it as text, never run it as markup.
+    values = {
+        name: html.escape(value, quote=False) if isinstance(value, str) else value
+        for name, value in values.items()
+    }
+    payload = {"note": key, "language": current_app.config["STAFF_LANGUAGE"], "values": values}
+    outbox.schedule(intervention, "panel", "add_ticket_note", payload, now, now)
+
+
+def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
+    """The text of a ticket note `ticket_note` scheduled."""
+    panel_id = html.escape(intervention.panel_id, quote=False)
+    return translate(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])

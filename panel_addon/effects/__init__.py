@@ -1,0 +1,106 @@
+"""The effects: what each task of the outbox does, in one explicit table.
+
+`drain(kind)` claims the due tasks of a kind and carries them out: mails in a batch over
+one SMTP connection (`mail.send_batch`), everything else one task at a time through
+`HANDLERS`. Each outcome is committed at once, so a crash repeats at most the task in
+flight. Handlers reload state and check the work is still wanted: safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+
+from .. import outbox
+from ..clock import now as clock_now
+from ..models import Task, db
+from . import deadlines, mail, panel, site_check
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Task, datetime], "dict[str, Any] | None"]
+
+# action -> what carries it out (the kind of each task is set where it is scheduled).
+HANDLERS: dict[str, Handler] = {
+    "add_ticket_note": panel.add_ticket_note,
+    "update_ticket": panel.update_ticket,
+    "set_ineligible_note": panel.set_ineligible_note,
+    "remove_ineligible_note": panel.remove_ineligible_note,
+    "lapse": deadlines.lapse,
+    "expire_backup": deadlines.expire_backup,
+    "site_check_overdue": deadlines.site_check_overdue,
+    "site_snapshot": site_check.snapshot,
+}
+
+# Kinds carried out a batch at a time.
+BATCHES: dict[str, Callable[[list[Task], datetime], None]] = {"mail": mail.send_batch}
+
+# A drain of these kinds starts no new task after this many seconds, so its RQ job
+# always has room for the one in flight; the rest go back for the next drain.
+BUDGET_SECONDS: dict[str, float] = {"site": 30.0}
+
+
+def run_one(task: Task, now: datetime) -> None:
+    """Carry out one claimed task and record its outcome (the caller commits)."""
+    handler = HANDLERS.get(task.action)
+    if handler is None:
+        outbox.mark_failed(task, now, f"no handler for the action {task.action!r}")
+        return
+    try:
+        result = handler(task, now)
+    except outbox.TransientError as exc:
+        log.warning("task %s (%s) will be retried: %s", task.id, task.action, exc)
+        outbox.mark_retry(task, now, str(exc))
+    except outbox.PermanentError as exc:
+        log.error("task %s (%s) failed for good: %s", task.id, task.action, exc)
+        outbox.mark_failed(task, now, str(exc))
+    except outbox.Postpone as exc:
+        outbox.postpone(task, exc.due_at)
+    else:
+        if task.state == "pending":
+            outbox.mark_done(task, now, result)
+
+
+def drain(kind: str, max_seconds: float = 60.0) -> int:
+    """Carry out every due task of `kind`, batch by batch; return how many were handled."""
+    started = time.monotonic()
+    handled = 0
+    batch_size = current_app.config["TASK_BATCH_SIZE"]
+    while time.monotonic() - started < max_seconds:
+        batch = outbox.claim(kind, clock_now(), batch_size)
+        if not batch:
+            break
+        if len(batch) == batch_size:
+            # A backlog: let another worker join in now rather than at the next sweep.
+            outbox.kick([kind])
+        batched = BATCHES.get(kind)
+        if batched is not None:
+            batched(batch, clock_now())
+        else:
+            run_batch(kind, batch)
+        db.session.commit()
+        handled += len(batch)
+    return handled
+
+
+def run_batch(kind: str, batch: list[Task]) -> None:
+    """Carry out claimed tasks one by one, each committed; within the kind's time budget."""
+    started = time.monotonic()
+    budget = BUDGET_SECONDS.get(kind)
+    for index, task in enumerate(batch):
+        if index and budget is not None and time.monotonic() - started > budget:
+            for rest in batch[index:]:
+                rest.claimed_until = None
+                rest.claim_token = None
+            db.session.commit()
+            outbox.kick([kind])
+            return
+        if not outbox.still_claimed(task):
+            break  # past the lease another worker may take it: never run one twice at once
+        run_one(task, clock_now())
+        db.session.commit()

@@ -1,0 +1,216 @@
+"""The outbox: side effects as task rows, written in the transaction of the change.
+
+A service schedules a task (a mail, a panel call, a deadline) by adding a `Task` row to
+the session; it commits with the state change that caused it, or not at all. After the
+commit a session event tells the workers (RQ) which kinds of work are due now; the
+worker claims tasks with a lease, carries them out (`effects`) and records the outcome.
+The sweep finds whatever Redis forgot: the database, not Redis, is the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app
+from flask_sqlalchemy.session import Session
+from sqlalchemy import case, event, func, or_, select, update
+
+from . import queues
+from .clock import now as clock_now
+from .models import Intervention, Task, db
+
+log = logging.getLogger(__name__)
+
+KINDS = queues.KINDS
+# Recorded when a task is claimed again after its lease ran out: the worker that held it
+# stopped mid-task, so its mail or panel call may or may not have happened.
+INTERRUPTED = "the previous attempt was interrupted (its lease ran out)"
+# The session's record of the kinds of work its transaction made due now.
+_KICKS = "panel_addon.kicks"
+
+
+class TransientError(Exception):
+    """The task could not be done now (SMTP or panel down); it is retried with backoff."""
+
+
+class PermanentError(Exception):
+    """The task can never succeed as it is (a refused recipient); it is marked failed."""
+
+
+class Postpone(Exception):
+    """The task is not due yet after all (its time moved): run it again at `due_at`."""
+
+    def __init__(self, due_at: datetime) -> None:
+        super().__init__(due_at.isoformat())
+        self.due_at = due_at
+
+
+def init_app(app: Flask) -> None:
+    """Kick the workers after each commit that made work due (once per process)."""
+    if not event.contains(Session, "after_commit", _kick_after_commit):
+        event.listen(Session, "after_commit", _kick_after_commit)
+        event.listen(Session, "after_rollback", _forget_kicks)
+
+
+def schedule(
+    intervention: Intervention | None,
+    kind: str,
+    action: str,
+    payload: dict[str, Any],
+    due_at: datetime,
+    now: datetime,
+) -> Task:
+    """Add a task to the current transaction; due now, it is kicked after the commit."""
+    assert kind in KINDS
+    task = Task(
+        intervention=intervention,
+        kind=kind,
+        action=action,
+        payload=payload,
+        state="pending",
+        due_at=due_at,
+        attempts=0,
+        created_at=now,
+    )
+    db.session.add(task)
+    if due_at <= now:
+        db.session.info.setdefault(_KICKS, set()).add(kind)
+    return task
+
+
+def cancel_pending(intervention: Intervention, actions: Iterable[str], now: datetime) -> None:
+    """Drop the intervention's pending tasks of these actions (e.g. reminders on a decision).
+
+    It cancels the tasks scheduled before it (the session flushes them first), not those
+    scheduled after it in the same transaction.
+    """
+    db.session.execute(
+        update(Task)
+        .where(
+            Task.intervention_id == intervention.id,
+            Task.state == "pending",
+            Task.action.in_(list(actions)),
+        )
+        .values(state="cancelled", done_at=now, claimed_until=None)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def _kick_after_commit(session: Any) -> None:
+    kinds = session.info.pop(_KICKS, None)
+    if kinds:
+        kick(sorted(kinds))
+
+
+def _forget_kicks(session: Any) -> None:
+    session.info.pop(_KICKS, None)
+
+
+def kick(kinds: Iterable[str]) -> None:
+    """Enqueue a drain job per kind unless one is already waiting; never raises."""
+    try:
+        queues.enqueue_drains(kinds)
+    except Exception as exc:  # noqa: BLE001 - Redis being down must not fail the request
+        log.warning("could not reach Redis to start work (%s); the sweep will", type(exc).__name__)
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(Task.claimed_until.is_(None), Task.claimed_until < now)
+
+
+def due_kinds(now: datetime) -> list[str]:
+    """The kinds that have tasks due now and not held by a live lease.
+
+    In the order their oldest due task fell due, the order the sweep enqueues their
+    drains: after an outage a reminder that fell due before every lapse is sent before
+    a lapse cancels it.
+    """
+    rows = db.session.execute(
+        select(Task.kind)
+        .where(Task.state == "pending", Task.due_at <= now, _claimable(now))
+        .group_by(Task.kind)
+        .order_by(func.min(Task.due_at), Task.kind)
+    )
+    return [row[0] for row in rows]
+
+
+def claim(kind: str, now: datetime, limit: int) -> list[Task]:
+    """Claim up to `limit` due tasks of `kind` for this worker, committed at once.
+
+    Two workers never claim the same task: the candidates are locked and skipped by
+    the other (PostgreSQL), and the UPDATE rechecks that each is still claimable.
+    """
+    token = secrets.token_hex(8)
+    candidates = (
+        select(Task.id)
+        .where(Task.kind == kind, Task.state == "pending", Task.due_at <= now, _claimable(now))
+        .order_by(Task.due_at, Task.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    db.session.execute(
+        update(Task)
+        .where(Task.id.in_(candidates.scalar_subquery()), Task.state == "pending", _claimable(now))
+        .values(
+            claimed_until=now + current_app.config["TASK_LEASE"],
+            claim_token=token,
+            last_error=case((Task.claimed_until.is_not(None), INTERRUPTED), else_=Task.last_error),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return list(db.session.scalars(select(Task).where(Task.claim_token == token).order_by(Task.id)))
+
+
+def still_claimed(task: Task) -> bool:
+    """Whether this worker's lease on `task` still holds; past it another may take over."""
+    return task.claimed_until is not None and clock_now() < task.claimed_until
+
+
+def mark_done(task: Task, now: datetime, result: dict[str, Any] | None = None) -> None:
+    task.state = "done"
+    task.done_at = now
+    task.claimed_until = None
+    task.last_error = None
+    task.result = result
+
+
+def mark_retry(task: Task, now: datetime, error: str) -> None:
+    task.attempts += 1
+    backoff = current_app.config["TASK_RETRY_BACKOFF"]
+    task.due_at = now + backoff[min(task.attempts - 1, len(backoff) - 1)]
+    task.claimed_until = None
+    task.last_error = error[:2000]
+
+
+def mark_failed(task: Task, now: datetime, error: str) -> None:
+    task.attempts += 1
+    task.state = "failed"
+    task.done_at = now
+    task.claimed_until = None
+    task.last_error = error[:2000]
+
+
+def mark_skipped(task: Task, now: datetime, why: str) -> None:
+    task.state = "skipped"
+    task.done_at = now
+    task.claimed_until = None
+    task.result = {"skipped": why}
+
+
+def postpone(task: Task, due_at: datetime) -> None:
+    task.due_at = due_at
+    task.claimed_until = None
+
+
+def sweep(redis: Any = None) -> list[str]:
+    """Find the kinds with due work and enqueue a drain for each; return those kinds."""
+    kinds = due_kinds(clock_now())
+    db.session.rollback()
+    if kinds:
+        queues.enqueue_drains(kinds, redis=redis)
+    return kinds
