@@ -45,7 +45,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import client_pages, errors, openapi, ratelimit, staff_api, web, webhooks
 
     errors.init_app(app)
-    ratelimit.init_app(app)
     web.init_app(app)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(client_pages.bp)
@@ -53,6 +52,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import staff_view
 
     staff_view.init_app(app)
+    # After the blueprints: each group of limited routes is one of them.
+    ratelimit.init_app(app)
     app.register_blueprint(openapi.bp)
     if app.config["MAIL_BACKEND"] == "outbox":
         from . import dev_outbox

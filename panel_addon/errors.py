@@ -10,9 +10,11 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask_limiter import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from . import ratelimit
 from .models import db
 
 log = logging.getLogger(__name__)
@@ -120,9 +122,9 @@ def init_app(app: Flask) -> None:
 
 
 def _retry_after(exc: HTTPException, response: Response) -> Response:
-    """On a 429, say when to come back: at most the length of the limit's window."""
-    if exc.code == 429:
-        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
+    """On a 429, say when to come back: when the window of the limit gone over ends."""
+    if isinstance(exc, RateLimitExceeded):
+        response.headers["Retry-After"] = str(ratelimit.retry_after())
     return response
 
 

@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
+
 ENV_PREFIX = "PANEL_ADDON"
 SUPPORTED_LANGUAGES = ("fr", "en")
 
@@ -65,8 +67,10 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_SESSION_LIFETIME": "8h",
     "STAFF_LOGIN_LINK_MAX_AGE": "60s",
     "WHMCS_ADMIN_URL": None,
-    # Per client IP (per token for the staff API), counted in Redis (docs/reliability.md).
+    # Per client IP (per token for the staff API), counted in Redis (docs/reliability.md);
+    # RATELIMIT_* are Flask-Limiter's own names.
     "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": False,
     "RATE_LIMIT_LINKS": "30/minute",
     "RATE_LIMIT_WEBHOOKS": "6000/minute",
     "RATE_LIMIT_API": "600/minute",
@@ -284,10 +288,9 @@ def _duration_list(value: Any, key: str) -> list[timedelta]:
 
 
 def _check_rate_limits(config: dict[str, Any]) -> None:
-    from limits import parse_many
-
-    if not isinstance(config["RATELIMIT_ENABLED"], bool):
-        raise SettingsError(f"{ENV_PREFIX}_RATELIMIT_ENABLED must be true or false")
+    for key in ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED"):
+        if not isinstance(config[key], bool):
+            raise SettingsError(f"{ENV_PREFIX}_{key} must be true or false")
     for key in ("RATE_LIMIT_LINKS", "RATE_LIMIT_WEBHOOKS", "RATE_LIMIT_API"):
         try:
             parse_many(str(config[key]))
