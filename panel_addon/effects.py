@@ -24,8 +24,9 @@ from .i18n import translate
 from .lifecycle import SYSTEM, BackupState, State
 from .mail import MailSession, Message
 from .models import Intervention, Task, db
+from .panels import Panel, PanelError, configured_panel
+from .panels.notes import add_ineligible_line, remove_ineligible_line
 from .tokens import link_url
-from .whmcs import WhmcsClient, WhmcsError, add_ineligible_line, remove_ineligible_line
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +251,12 @@ def _intervention_or_none(task: Task) -> Intervention | None:
 tasks.BATCH_HANDLERS["mail"] = _send_batch
 
 
-def _panel() -> WhmcsClient | None:
-    client: WhmcsClient | None = current_app.extensions.get("panel_addon.whmcs")
-    if client is None and current_app.config.get("WHMCS_URL"):
-        client = WhmcsClient.from_config(current_app.config)
-        current_app.extensions["panel_addon.whmcs"] = client
-    return client
+def _panel() -> Panel | None:
+    panel: Panel | None = current_app.extensions.get("panel_addon.panel")
+    if panel is None:
+        panel = configured_panel(current_app.config)
+        current_app.extensions["panel_addon.panel"] = panel
+    return panel
 
 
 def _panel_call(task: Task, call: Any) -> dict[str, Any] | None:
@@ -265,7 +266,7 @@ def _panel_call(task: Task, call: Any) -> dict[str, Any] | None:
         return None
     try:
         result = call(panel)
-    except WhmcsError as exc:
+    except PanelError as exc:
         if exc.transient:
             raise tasks.TransientError(str(exc)) from None
         raise tasks.PermanentError(str(exc)) from None
@@ -296,7 +297,7 @@ def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
         tasks.mark_skipped(task, now, "the intervention has no ticket")
         return None
 
-    def call(panel: WhmcsClient) -> dict[str, Any]:
+    def call(panel: Panel) -> dict[str, Any]:
         if task.attempts or task.last_error:
             wanted = _same_note_text(message)
             if any(_same_note_text(note) == wanted for note in panel.get_ticket_notes(ticket_id)):
@@ -343,7 +344,7 @@ def set_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
         tasks.mark_skipped(task, now, "the client is eligible again")
         return None
 
-    def call(panel: WhmcsClient) -> dict[str, Any]:
+    def call(panel: Panel) -> dict[str, Any]:
         notes = panel.get_client_notes(task.payload["client_id"])
         updated = add_ineligible_line(notes, _ineligible_line(task.payload))
         if updated == notes:
@@ -363,7 +364,7 @@ def remove_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
         tasks.mark_skipped(task, now, "the client was made ineligible again")
         return None
 
-    def call(panel: WhmcsClient) -> dict[str, Any]:
+    def call(panel: Panel) -> dict[str, Any]:
         notes = panel.get_client_notes(task.payload["client_id"])
         updated = remove_ineligible_line(notes)
         if updated == notes:
