@@ -41,6 +41,7 @@ def check_command() -> None:
     from sqlalchemy import text
 
     from panel_addon.models import db
+    from panel_addon.panels import configured_panel
 
     ok = True
     try:
@@ -58,9 +59,14 @@ def check_command() -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the operator
         ok = False
         click.echo(f"redis: UNREACHABLE ({type(exc).__name__})")
-    for key in ("WEBHOOK_SECRET", "STAFF_API_TOKEN", "WHMCS_URL"):
+    for key in ("WEBHOOK_SECRET", "STAFF_API_TOKEN"):
         if not current_app.config.get(key):
             click.echo(f"settings: PANEL_ADDON_{key} is not set")
+    panel = configured_panel(current_app.config)
+    if panel is None:
+        click.echo("settings: no panel is configured (PANEL_ADDON_WHMCS_URL is not set)")
+    else:
+        click.echo(f"panel: {panel!r}")
     if not ok:
         sys.exit(1)
 

@@ -10,14 +10,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
-from . import site_check, staff_login, staff_queries
+from . import site_check, staff_actions, staff_login, staff_queries
 from .clock import now as clock_now
 from .domain import lifecycle
-from .domain.eligibility import dismiss_late_report, flag_ineligible, lift_ineligibility
-from .domain.errors import InvalidRequestError, TransitionError
+from .domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from .domain.trail import Actor
 from .errors import ApiError
 from .models import Client, Event, Intervention, SiteSnapshot, Task, db
+from .staff_actions import StaffAction, Target
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
 
@@ -213,96 +213,53 @@ def eligibility(client_id: str) -> Response:
     return jsonify(_eligibility_json(db.session.get(Client, client_id), client_id))
 
 
-@bp.post("/clients/<client_id>/ineligibility")
-def flag(client_id: str) -> Response:
-    body = _json_body()
-    client = db.session.get(Client, client_id)
+def _target(action: StaffAction, body: dict[str, Any], **ids: str) -> Target:
+    if "panel_id" in ids:
+        iv = _get(ids["panel_id"])
+        return Target(iv.client, iv)
+    client = db.session.get(Client, ids["client_id"])
     if client is None:
-        raise ApiError(404, "not_found", f"no client with id {client_id!r}")
+        raise ApiError(404, "not_found", f"no client with id {ids['client_id']!r}")
     intervention = None
     if body.get("intervention"):
         intervention = _get(str(body["intervention"]))
         if intervention.client_id != client.id:
-            raise ApiError(422, "invalid_payload", "that intervention is another client's")
-    reason = str(body.get("reason") or "staff_decision")[:200]
-    flag_ineligible(client, intervention, _staff_actor(), clock_now(), reason=reason)
-    db.session.commit()
-    return jsonify(_eligibility_json(client, client_id))
+            raise ApiError(
+                422,
+                "invalid_payload",
+                "that intervention is another client's",
+                field="intervention",
+            )
+    return Target(client, intervention)
 
 
-@bp.delete("/clients/<client_id>/ineligibility")
-def lift(client_id: str) -> Response:
-    client = db.session.get(Client, client_id)
-    if client is None:
-        raise ApiError(404, "not_found", f"no client with id {client_id!r}")
-    lift_ineligibility(client, _staff_actor(), clock_now())
-    db.session.commit()
-    return jsonify(_eligibility_json(client, client_id))
+def _action_view(action: StaffAction) -> Callable[..., Response]:
+    """The API's side of a staff action (staff_actions.py): JSON in, JSON out."""
 
-
-def _action(fn: Callable[[Intervention, dict[str, Any]], None]) -> Callable[[str], Response]:
-    def view(panel_id: str) -> Response:
-        body = _json_body()
-        iv = _get(panel_id)
+    def view(**ids: str) -> Response:
+        # A DELETE carries no body.
+        body = _json_body() if action.method == "POST" else {}
+        target = _target(action, body, **ids)
         try:
-            fn(iv, body)
-            db.session.commit()
-        except TransitionError as exc:
-            db.session.rollback()
-            raise ApiError(409, exc.code, str(exc), state=iv.state) from None
+            staff_actions.perform(action, target, body, _staff_actor(), clock_now())
+        except staff_actions.ParamError as exc:
+            raise ApiError(422, "invalid_payload", str(exc), field=exc.field) from None
         except InvalidRequestError as exc:
-            db.session.rollback()
             raise ApiError(422, "invalid_payload", str(exc)) from None
+        except NotFoundError as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        except TransitionError as exc:
+            state = target.intervention.state if target.intervention else None
+            raise ApiError(409, exc.code, str(exc), state=state) from None
+        if "client_id" in ids:
+            return jsonify(_eligibility_json(target.client, ids["client_id"]))
+        iv = target.iv
         db.session.refresh(iv)
         return jsonify(intervention_json(iv, detail=True))
 
-    view.__name__ = fn.__name__
+    view.__name__ = action.name
     return view
 
 
-def _resend(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.resend_mail(iv, _staff_actor(), clock_now())
-
-
-def _hold(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.hold_backup(iv, _staff_actor(), clock_now())
-
-
-def _release(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.release_backup(iv, _staff_actor(), clock_now())
-
-
-def _resolve(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.resolve(iv, str(body.get("resolution", "")), _staff_actor(), clock_now())
-
-
-def _cancel(iv: Intervention, body: dict[str, Any]) -> None:
-    reason = body.get("reason")
-    lifecycle.cancel(
-        iv.panel_id, str(reason)[:2000] if reason else None, _staff_actor(), clock_now()
-    )
-
-
-def _dismiss(iv: Intervention, body: dict[str, Any]) -> None:
-    dismiss_late_report(iv, _staff_actor(), clock_now())
-
-
-def _release_mail(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.release_mail(iv, _staff_actor(), clock_now())
-
-
-def _recheck_site(iv: Intervention, body: dict[str, Any]) -> None:
-    lifecycle.recheck_site(iv, _staff_actor(), clock_now())
-
-
-for _rule, _fn in (
-    ("resend", _resend),
-    ("backup/hold", _hold),
-    ("backup/release", _release),
-    ("resolve", _resolve),
-    ("cancel", _cancel),
-    ("late-report/dismiss", _dismiss),
-    ("mail/release", _release_mail),
-    ("site-check", _recheck_site),
-):
-    bp.add_url_rule(f"/interventions/<panel_id>/{_rule}", view_func=_action(_fn), methods=["POST"])
+for _action in staff_actions.ACTIONS:
+    bp.add_url_rule(_action.route, view_func=_action_view(_action), methods=[_action.method])

@@ -4,8 +4,8 @@ Staff arrive from the WHMCS addon through a single-use login link (staff_login.p
 there is no second password; a signed session cookie (HttpOnly, SameSite=Lax, Secure on
 HTTPS, path /staff) carries them afterwards, with a CSRF token checked on every POST.
 Pages are server-rendered, need no JavaScript, and read the same data as the staff API
-(`intervention_json`, `staff_queries`); actions call the lifecycle services and record
-the staff member's name in the trail.
+(`intervention_json`, `staff_queries`); the actions are the table in staff_actions.py,
+shared with the API, done in the staff member's name.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -37,25 +36,22 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Request
 
-from . import staff_login, staff_queries
+from . import staff_actions, staff_login, staff_queries
 from .clock import now as clock_now
-from .domain import eligibility, lifecycle
-from .domain.errors import InvalidRequestError, LifecycleError
-from .domain.states import RESOLUTIONS, BackupState, State
+from .domain import lifecycle
+from .domain.errors import LifecycleError
+from .domain.states import RESOLUTIONS, State
 from .domain.trail import Actor
 from .formatting import zone
 from .i18n import CATALOG, translate
 from .models import Intervention, db
+from .staff_actions import Target
 from .staff_api import intervention_json, intervention_list_json
 
 bp = Blueprint("staff_view", __name__, url_prefix="/staff")
 
 PUBLIC_ENDPOINTS = ("staff_view.login", "staff_view.login_post")
 FILTER_KEYS = ("state", "client", "technician", "ticket", "from", "to", "late_report", "backup")
-REASON_MAX = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Names the site-check work may give the service that sends a held mail.
-_RELEASE_MAIL = ("release_mail", "release_held_mail")
 
 
 def init_app(app: Flask) -> None:
@@ -313,36 +309,6 @@ def index() -> Response:
 # -- One intervention ----------------------------------------------------------------------
 
 
-def _release_mail_service() -> Callable[..., Any] | None:
-    for name in _RELEASE_MAIL:
-        service = getattr(lifecycle, name, None)
-        if callable(service):
-            return service
-    return None
-
-
-def available_actions(iv: Intervention, data: dict[str, Any]) -> list[str]:
-    """The actions that make sense for the intervention as it is now, in display order."""
-    state = iv.state
-    actions = []
-    if data.get("mail_held") and _release_mail_service() is not None:
-        actions.append("release_mail")
-    if state in (State.AWAITING_VALIDATION, State.VALIDATED, State.REPORTED):
-        actions.append("resend")
-    if state == State.REPORTED:
-        actions.append("resolve")
-    if iv.late_report_review == "pending":
-        actions.append("dismiss")
-    if iv.backup_state == BackupState.KEPT:
-        actions.append("hold")
-    elif iv.backup_state == BackupState.HELD:
-        actions.append("release")
-    actions.append("flag" if iv.client.eligible else "lift")
-    if state in (State.IN_PROGRESS, State.AWAITING_VALIDATION):
-        actions.append("cancel")
-    return actions
-
-
 def _site_check_rows(value: Any) -> list[dict[str, Any]]:
     """URL and verdict per checked page (docs/site-check.md), tolerant of other shapes."""
     items: Any = value
@@ -407,7 +373,7 @@ def show(panel_id: str) -> Response:
         site_check_verdict=(data.get("site_check") or {}).get("verdict")
         if isinstance(data.get("site_check"), dict)
         else None,
-        actions=available_actions(iv, data),
+        actions=[action.name for action in staff_actions.offered(iv)],
         resolutions=RESOLUTIONS,
         messages=get_flashed_messages(with_categories=True),
     )
@@ -425,81 +391,11 @@ def _ineligible_because(iv: Intervention) -> str | None:
 # -- Actions -------------------------------------------------------------------------------
 
 
-def _reason(form: Any) -> str | None:
-    text = " ".join(_CONTROL.sub(" ", str(form.get("reason") or "")).split())[:REASON_MAX]
-    return text or None
-
-
-def _resend(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    lifecycle.resend_mail(iv, actor, now)
-    return None
-
-
-def _hold(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    if iv.backup_state == BackupState.HELD:
-        return False
-    lifecycle.hold_backup(iv, actor, now)
-    return None
-
-
-def _release(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    if iv.backup_state != BackupState.HELD:
-        return False
-    lifecycle.release_backup(iv, actor, now)
-    return None
-
-
-def _resolve(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    lifecycle.resolve(iv, str(form.get("resolution") or ""), actor, now)
-    return None
-
-
-def _dismiss(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    eligibility.dismiss_late_report(iv, actor, now)
-    return None
-
-
-def _flag(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    return eligibility.flag_ineligible(
-        iv.client, iv, actor, now, reason=_reason(form) or "staff_decision"
-    )
-
-
-def _lift(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    return eligibility.lift_ineligibility(iv.client, actor, now)
-
-
-def _cancel(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    lifecycle.cancel(iv.panel_id, _reason(form), actor, now)
-    return None
-
-
-def _release_mail(iv: Intervention, actor: Actor, now: datetime, form: Any) -> bool | None:
-    service = _release_mail_service()
-    if service is None:
-        raise InvalidRequestError("releasing a held mail is not available")
-    result = service(iv, actor, now)
-    return result if isinstance(result, bool) else None
-
-
-ACTIONS: dict[str, Callable[[Intervention, Actor, datetime, Any], bool | None]] = {
-    "resend": _resend,
-    "hold": _hold,
-    "release": _release,
-    "resolve": _resolve,
-    "dismiss": _dismiss,
-    "flag": _flag,
-    "lift": _lift,
-    "cancel": _cancel,
-    "release_mail": _release_mail,
-}
-
-
 @bp.post("/interventions/<panel_id>/<action>")
 def act(panel_id: str, action: str) -> ResponseReturnValue:
-    """Carry out one staff action, record it with the staff member's name, and go back."""
-    service = ACTIONS.get(action)
-    if service is None:
+    """Carry out one staff action (staff_actions.py) in the staff member's name, and go back."""
+    row = staff_actions.BY_NAME.get(action)
+    if row is None:
         return _message(404, "staff.error.notfound")
     found = _get_or_404(panel_id)
     if isinstance(found, Response):
@@ -509,14 +405,16 @@ def act(panel_id: str, action: str) -> ResponseReturnValue:
         "staff", name=g.staff, ip=request.remote_addr, user_agent=request.user_agent.string
     )
     try:
-        changed = service(iv, actor, clock_now(), request.form)
-        db.session.commit()
+        changed = staff_actions.perform(
+            row, Target(iv.client, iv), request.form, actor, clock_now()
+        )
+    except staff_actions.ParamError as exc:
+        flash(t("staff.error.refused", detail=str(exc)), "error")
     except LifecycleError:
-        db.session.rollback()
         db.session.refresh(iv)
         flash(t("staff.error.refused", detail=label("state", iv.state)), "error")
     else:
-        if changed is False:
+        if not changed:
             flash(t("staff.done.nothing"), "info")
         else:
             flash(t(f"staff.done.{action}"), "ok")

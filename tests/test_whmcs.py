@@ -11,13 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from panel_addon.whmcs import (
-    INELIGIBLE_MARKER,
-    WhmcsClient,
-    WhmcsError,
-    add_ineligible_line,
-    remove_ineligible_line,
-)
+from panel_addon.panels import Panel, PanelError, configured_panel
+from panel_addon.panels.notes import INELIGIBLE_MARKER, add_ineligible_line, remove_ineligible_line
+from panel_addon.panels.whmcs import WhmcsClient, WhmcsError
 from tests.fake_whmcs import FakeWhmcs
 
 IDENTIFIER = "ident-Qx7"
@@ -430,6 +426,39 @@ def test_from_config_builds_the_endpoint_and_timeout() -> None:
 def test_from_config_names_a_missing_credential() -> None:
     with pytest.raises(ValueError, match="WHMCS_SECRET"):
         WhmcsClient.from_config({"WHMCS_URL": "https://p.test", "WHMCS_IDENTIFIER": "i"})
+
+
+# --- behind the Panel interface ------------------------------------------------------
+
+
+def test_the_configured_panel_is_whmcs_when_its_settings_are_set(panel: FakeWhmcs) -> None:
+    assert configured_panel({"WHMCS_URL": None}) is None
+    config = {"WHMCS_URL": panel.url, "WHMCS_IDENTIFIER": IDENTIFIER, "WHMCS_SECRET": SECRET}
+    configured: Panel | None = configured_panel(config)
+    assert isinstance(configured, WhmcsClient)
+    with configured:
+        configured.add_ticket_note("42", "through the interface")
+        assert configured.get_ticket_notes("42") == ["through the interface"]
+        assert configured.get_client_notes("7") == "VIP customer\r\nPrefers email"
+
+
+def test_a_whmcs_failure_is_a_panel_error_that_says_whether_to_retry(
+    panel: FakeWhmcs, whmcs: WhmcsClient
+) -> None:
+    with pytest.raises(PanelError) as gone:
+        whmcs.add_ticket_note(999, "to a ticket that is not there")
+    assert gone.value.transient is False
+    assert str(gone.value) == "WHMCS AddTicketNote failed: Ticket ID not found"
+    panel.fail_next(1, "http500")
+    with pytest.raises(PanelError) as down:
+        whmcs.get_client_notes(7)
+    assert down.value.transient is True
+
+
+def test_a_panel_error_survives_pickling() -> None:
+    copy = pickle.loads(pickle.dumps(PanelError("the panel is down", transient=True)))  # noqa: S301
+
+    assert (type(copy), str(copy), copy.transient) == (PanelError, "the panel is down", True)
 
 
 # --- the internal-note line ----------------------------------------------------------

@@ -13,18 +13,20 @@ from ..clock import now as clock_now
 from ..domain.trail import SYSTEM, add_event, ticket_note_text
 from ..i18n import translate
 from ..models import Client, Intervention, Task, db
-from ..whmcs import WhmcsClient, WhmcsError, add_ineligible_line, remove_ineligible_line
+from ..panels import Panel, PanelError, configured_panel
+from ..panels.notes import add_ineligible_line, remove_ineligible_line
 
 
-def _panel() -> WhmcsClient | None:
-    client: WhmcsClient | None = current_app.extensions.get("panel_addon.whmcs")
-    if client is None and current_app.config.get("WHMCS_URL"):
-        client = WhmcsClient.from_config(current_app.config)
-        current_app.extensions["panel_addon.whmcs"] = client
-    return client
+def _panel() -> Panel | None:
+    """The configured panel, built once per app."""
+    panel: Panel | None = current_app.extensions.get("panel_addon.panel")
+    if panel is None:
+        panel = configured_panel(current_app.config)
+        current_app.extensions["panel_addon.panel"] = panel
+    return panel
 
 
-def _call(task: Task, call: Callable[[WhmcsClient], Any]) -> dict[str, Any] | None:
+def _call(task: Task, call: Callable[[Panel], Any]) -> dict[str, Any] | None:
     """Make the panel call; record it in the trail; transient errors are retried."""
     panel = _panel()
     if panel is None:
@@ -32,7 +34,7 @@ def _call(task: Task, call: Callable[[WhmcsClient], Any]) -> dict[str, Any] | No
         return None
     try:
         result = call(panel)
-    except WhmcsError as exc:
+    except PanelError as exc:
         if exc.transient:
             raise outbox.TransientError(str(exc)) from None
         raise outbox.PermanentError(str(exc)) from None
@@ -68,7 +70,7 @@ def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
         outbox.mark_skipped(task, now, "the intervention has no ticket")
         return None
 
-    def call(panel: WhmcsClient) -> dict[str, Any]:
+    def call(panel: Panel) -> dict[str, Any]:
         if task.attempts or task.last_error:
             wanted = _same_note_text(message)
             if any(_same_note_text(note) == wanted for note in panel.get_ticket_notes(ticket_id)):
@@ -109,7 +111,7 @@ def set_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
         outbox.mark_skipped(task, now, "the client is eligible again")
         return None
 
-    def call(panel: WhmcsClient) -> dict[str, Any]:
+    def call(panel: Panel) -> dict[str, Any]:
         notes = panel.get_client_notes(task.payload["client_id"])
         updated = add_ineligible_line(notes, _ineligible_line(task.payload))
         if updated == notes:
@@ -126,7 +128,7 @@ def remove_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
         outbox.mark_skipped(task, now, "the client was made ineligible again")
         return None
 
-    def call(panel: WhmcsClient) -> dict[str, Any]:
+    def call(panel: Panel) -> dict[str, Any]:
         notes = panel.get_client_notes(task.payload["client_id"])
         updated = remove_ineligible_line(notes)
         if updated == notes:

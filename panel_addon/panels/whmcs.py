@@ -1,9 +1,8 @@
-"""Client of the panel's WHMCS External API, and the internal-note line it maintains."""
+"""The WHMCS panel: a client of its External API (``<WHMCS_URL>/includes/api.php``)."""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -12,14 +11,9 @@ from urllib.parse import quote, quote_plus
 
 import requests
 
-__all__ = [
-    "INELIGIBLE_MARKER",
-    "PERMANENT_MESSAGES",
-    "WhmcsClient",
-    "WhmcsError",
-    "add_ineligible_line",
-    "remove_ineligible_line",
-]
+from .interface import PanelError
+
+__all__ = ["PERMANENT_MESSAGES", "WhmcsClient", "WhmcsError"]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +41,8 @@ _RESERVED_PARAMS = frozenset(
 ParamValue: TypeAlias = str | int | float | bool | None
 
 
-class WhmcsError(Exception):
-    """A failed External API call.
+class WhmcsError(PanelError):
+    """A failed External API call (a PanelError with WHMCS's action, status and message).
 
     ``transient`` tells the caller whether to retry. It is False only for the documented
     "not found" answers in PERMANENT_MESSAGES (the ticket or client no longer exists).
@@ -71,9 +65,8 @@ class WhmcsError(Exception):
         status_code: int | None = None,
         api_message: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, transient=transient)
         self.action = action
-        self.transient = transient
         self.status_code = status_code
         self.api_message = api_message
 
@@ -104,7 +97,8 @@ def _rebuild_error(
 class WhmcsClient:
     """Calls WHMCS's External API (``<url>/includes/api.php``) with API credentials.
 
-    One ``requests.Session`` is kept for connection reuse; close the client (or use it as
+    The service's Panel for WHMCS (see panels.interface), plus ``call`` for any other
+    action. One ``requests.Session`` is kept for connection reuse; close the client (or use it as
     a context manager) when done. No call is retried here: a failure raises WhmcsError and
     the caller's due-work machinery decides when to try again.
     """
@@ -361,75 +355,3 @@ def _api_message(payload: Mapping[str, Any] | None) -> str | None:
 
 def _is_permanent(api_message: str | None) -> bool:
     return api_message is not None and api_message.strip().casefold() in PERMANENT_MESSAGES
-
-
-# --- The internal note: one marker line in the client's admin-notes field -------------
-
-INELIGIBLE_MARKER = "[intervention-signoff]"
-
-# A line ends with CRLF, LF or a lone CR (old Mac text); the last line may have no end.
-_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n)")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def _split_lines(text: str) -> list[tuple[str, str]]:
-    """Split into (content, line end) pairs; "".join of both parts gives back ``text``."""
-    parts: list[tuple[str, str]] = []
-    end = 0
-    for match in _LINE.finditer(text):
-        parts.append((match[1], match[2]))
-        end = match.end()
-    if end < len(text):
-        parts.append((text[end:], ""))
-    return parts
-
-
-def _join_lines(parts: list[tuple[str, str]]) -> str:
-    return "".join(content + ending for content, ending in parts)
-
-
-def _is_marker_line(content: str) -> bool:
-    # Only a line that starts with the marker is ours; text that merely mentions it
-    # further along a line belongs to the staff and is never touched.
-    return content.startswith(INELIGIBLE_MARKER)
-
-
-def add_ineligible_line(notes: str, line: str) -> str:
-    """Return ``notes`` with the marker line ``INELIGIBLE_MARKER + " " + line``.
-
-    If a line already starts with the marker, only that (first) line's text is replaced,
-    so adding again is idempotent. Otherwise the line is appended: on its own when
-    ``notes`` is empty; after a new separator when ``notes`` does not end a line; and when
-    ``notes`` already ends with a line end, it goes after it and is terminated itself, so
-    the field's trailing newline is kept. The separator is the field's own ("\\r\\n" if it
-    has one, else "\\n"); line breaks inside ``line`` become spaces. Every other character
-    of ``notes`` is kept, so remove_ineligible_line gives ``notes`` back exactly.
-    """
-    new = f"{INELIGIBLE_MARKER} {_LINE_BREAK.sub(' ', line)}"
-    parts = _split_lines(notes)
-    for index, (content, ending) in enumerate(parts):
-        if _is_marker_line(content):
-            parts[index] = (new, ending)
-            return _join_lines(parts)
-    if not notes:
-        return new
-    separator = "\r\n" if "\r\n" in notes else "\n"
-    if parts[-1][1]:
-        return notes + new + separator
-    return notes + separator + new
-
-
-def remove_ineligible_line(notes: str) -> str:
-    """Return ``notes`` without its marker line(s), each with exactly one adjacent line end.
-
-    A marker line takes its own line end with it; a last line without one takes the
-    previous line's end instead. Every other character is kept, so for notes without a
-    marker line, ``remove_ineligible_line(add_ineligible_line(notes, x)) == notes``.
-    """
-    kept: list[tuple[str, str]] = []
-    for content, ending in _split_lines(notes):
-        if not _is_marker_line(content):
-            kept.append((content, ending))
-        elif not ending and kept:
-            kept[-1] = (kept[-1][0], "")
-    return _join_lines(kept)
