@@ -100,6 +100,19 @@ def cancel_pending(intervention: Intervention, actions: Iterable[str], now: date
     )
 
 
+def waiting(intervention: Intervention, action: str, due_by: datetime) -> bool:
+    """Whether a pending task of `action` for the intervention fell due by `due_by`."""
+    found = db.session.scalars(
+        select(Task.id).where(
+            Task.intervention_id == intervention.id,
+            Task.action == action,
+            Task.state == "pending",
+            Task.due_at <= due_by,
+        )
+    ).first()
+    return found is not None
+
+
 def _kick_after_commit(session: Any) -> None:
     kinds = session.info.pop(_KICKS, None)
     if kinds:

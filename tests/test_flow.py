@@ -129,6 +129,28 @@ def test_silence_reminds_then_lapses_and_backup_expires(
     assert len(mailbox.received()) == 3
 
 
+def test_a_reminder_delayed_past_the_deadline_goes_out_before_the_lapse(
+    app: Any, client: Any, mailbox: Any, clock: Any
+) -> None:
+    """After an outage the deadlines' drain may run before the mail's: the lapse waits."""
+    from panel_addon import effects
+
+    start(client)
+    complete(client)
+    run_due(app)
+    clock.advance(hours=25)  # both reminders and the deadline passed while nothing ran
+    with app.app_context():
+        effects.drain("due")
+    assert {t.state for t in task_rows(app, action="lapse")} == {"pending"}
+    assert client.get("/api/v1/interventions/iv-1", headers=AUTH).json["state"] == (
+        "awaiting_validation"
+    )
+    clock.advance(seconds=5)
+    run_due(app)  # the mail's drain first: the reminders, then the lapse
+    assert len(mailbox.received()) == 3
+    assert client.get("/api/v1/interventions/iv-1", headers=AUTH).json["state"] == "lapsed"
+
+
 def test_held_backup_is_never_expired(
     backend: str, app: Any, client: Any, mailbox: Any, clock: Any
 ) -> None:

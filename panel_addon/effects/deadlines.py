@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
+
 from .. import outbox
 from ..domain import lifecycle
 from ..models import Intervention, Task, db
@@ -19,8 +21,16 @@ def intervention_of(task: Task) -> Intervention:
 
 
 def lapse(task: Task, now: datetime) -> dict[str, Any]:
-    """Lapse the intervention at its deadline if still undecided; safe to repeat."""
-    return {"lapsed": lifecycle.lapse(intervention_of(task), now)}
+    """Lapse the intervention at its deadline if still undecided; safe to repeat.
+
+    A reminder that fell due before the deadline and is still waiting (the worker or
+    Redis was down) goes first: the lapse comes back a sweep later rather than cancel it.
+    """
+    intervention = intervention_of(task)
+    deadline = intervention.deadline_at
+    if deadline is not None and outbox.waiting(intervention, "send_mail", due_by=deadline):
+        raise outbox.Postpone(now + current_app.config["SWEEP_INTERVAL"])
+    return {"lapsed": lifecycle.lapse(intervention, now)}
 
 
 def expire_backup(task: Task, now: datetime) -> dict[str, Any]:
