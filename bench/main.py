@@ -61,11 +61,18 @@ FINAL = (
     "webhook_ratio",
     "page_ratio",
     "decision_ratio",
+    "webhook_rps",
+    "page_rps",
+    "decision_rps",
+    "webhook_cpu_ms",
+    "page_cpu_ms",
+    "decision_cpu_ms",
     "p99_ms",
     "mail_ratio",
     "sweep_growth",
     "list_growth",
     "eligibility_growth",
+    "counts_growth",
     "web_rss_mb",
     "worker_rss_mb",
 )
@@ -297,6 +304,9 @@ class Bench:
         for name, pair in results.items():
             ratio = pair["service"].rps / pair["bare"].rps if pair["bare"].rps else float("nan")
             self.figures[f"{name}_ratio"] = ratio
+            # The service's own rate and CPU per request, beside the ratio.
+            self.figures[f"{name}_rps"] = pair["service"].rps
+            self.figures[f"{name}_cpu_ms"] = self.figures[f"{name}_service_cpu_ms"]
         self.figures["p99_ms"] = max(r["service"].p99_ms for r in results.values())
 
         with self.connect(web_schema) as conn:
@@ -548,7 +558,7 @@ class Bench:
             "sweep": lambda: outbox.due_kinds(now),
             # The page itself; the counts per state are a separate query, measured apart.
             "list": lambda: client.get("/api/v1/interventions?limit=50&counts=false", headers=auth),
-            "counts": lambda: staff_queries.state_counts(),
+            "counts": lambda: staff_queries.state_counts(now),
             "eligibility": lambda: client.get("/api/v1/clients/h50/eligibility", headers=auth),
         }
         out = {}
@@ -738,7 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.figure("bench_seconds", time.monotonic() - started, 1)
     for name in FINAL:
         value = bench.figures.get(name, float("nan"))
-        digits = 1 if name.endswith(("_mb", "_ms")) else 2
+        digits = 1 if name.endswith(("_mb", "_ms", "_rps")) else 2
+        digits = 3 if name.endswith("_cpu_ms") else digits
         print(f"{name}: {value:.{digits}f}", flush=True)
     return status
 

@@ -90,6 +90,8 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_interventions_ticket", "ticket_id", "id"),
         Index("ix_interventions_technician", "technician", "id"),
         Index("ix_interventions_started", "started_at"),
+        # The staff's counts: open states in full, closed ones recently (migration 0005).
+        Index("ix_interventions_state_updated", "state", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -165,7 +165,7 @@ def index() -> Response:
     }
     # The panel's ticket banner asks for one row and no counts (a GROUP BY on every row).
     if request.args.get("counts", "true").lower() not in ("false", "0"):
-        body["counts"] = staff_queries.state_counts()
+        body["counts"] = staff_queries.state_counts(clock_now())
     return jsonify(body)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from .domain.states import BackupState, State
 from .formatting import zone
@@ -156,7 +156,25 @@ def _load(ids: list[int]) -> list[Intervention]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def state_counts() -> dict[str, int]:
-    """How many interventions are in each state (GROUP BY on the indexed state column)."""
-    rows = db.session.execute(select(Intervention.state, func.count()).group_by(Intervention.state))
+# The states staff act on, counted in full; the others only over RECENT days.
+OPEN_STATES = (State.IN_PROGRESS, State.AWAITING_VALIDATION, State.REPORTED)
+RECENT = timedelta(days=7)
+
+
+def state_counts(now: datetime) -> dict[str, int]:
+    """How many interventions are in each state: what staff act on, and recent history.
+
+    The open states (in progress, awaiting the client, reported) are counted in full;
+    the closed ones (validated, lapsed, resolved, cancelled) only when they changed in
+    the last RECENT days. Both are ranges of one index (state, updated_at), so the cost
+    follows the host's activity, not the years of interventions behind it.
+    """
+    closed = [state for state in State if state not in OPEN_STATES]
+    recent = or_(
+        Intervention.state.in_(OPEN_STATES),
+        and_(Intervention.state.in_(closed), Intervention.updated_at >= now - RECENT),
+    )
+    rows = db.session.execute(
+        select(Intervention.state, func.count()).where(recent).group_by(Intervention.state)
+    )
     return {state: count for state, count in rows.all()}

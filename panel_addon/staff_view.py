@@ -297,7 +297,7 @@ def index() -> Response:
         "staff/list.html",
         rows=rows,
         found=found,
-        counts=staff_queries.state_counts(),
+        counts=staff_queries.state_counts(clock_now()),
         filters=args,
         filtering=any(args.get(k) for k in FILTER_KEYS),
         error=error,
