@@ -41,6 +41,10 @@ class PermanentError(Exception):
     """The task can never succeed as it is (a refused recipient); it is marked failed."""
 
 
+class Skip(Exception):
+    """The task is no longer wanted (the client answered, the panel is not configured)."""
+
+
 class Postpone(Exception):
     """The task is not due yet after all (its time moved): run it again at `due_at`."""
 
@@ -96,7 +100,8 @@ def cancel_pending(intervention: Intervention, actions: Iterable[str], now: date
             Task.action.in_(list(actions)),
         )
         .values(state="cancelled", done_at=now, claimed_until=None)
-        .execution_options(synchronize_session="fetch")
+        # Task objects this transaction holds are not read again before its commit.
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -179,45 +184,42 @@ def claim(kind: str, now: datetime, limit: int) -> list[Task]:
     return list(db.session.scalars(select(Task).where(Task.claim_token == token).order_by(Task.id)))
 
 
-def still_claimed(task: Task) -> bool:
-    """Whether this worker's lease on `task` still holds; past it another may take over."""
-    return task.claimed_until is not None and clock_now() < task.claimed_until
+def still_claimed(lease_ends: datetime | None) -> bool:
+    """Whether this worker's lease (ending `lease_ends`) holds; past it another may take over."""
+    return lease_ends is not None and clock_now() < lease_ends
 
 
-def mark_done(task: Task, now: datetime, result: dict[str, Any] | None = None) -> None:
-    task.state = "done"
-    task.done_at = now
-    task.claimed_until = None
-    task.last_error = None
-    task.result = result
+def _record(task_id: int, **values: Any) -> None:
+    """Write a claimed task's outcome (in the caller's transaction)."""
+    db.session.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def mark_retry(task: Task, now: datetime, error: str) -> None:
-    task.attempts += 1
+def mark_done(task_id: int, now: datetime, result: dict[str, Any] | None = None) -> None:
+    _record(task_id, state="done", done_at=now, last_error=None, result=result)
+
+
+def mark_skipped(task_id: int, now: datetime, why: str) -> None:
+    _record(task_id, state="skipped", done_at=now, result={"skipped": why})
+
+
+def mark_failed(task_id: int, attempts: int, now: datetime, error: str) -> None:
+    _record(task_id, state="failed", done_at=now, attempts=attempts + 1, last_error=error[:2000])
+
+
+def mark_retry(task_id: int, attempts: int, now: datetime, error: str) -> None:
+    """Try again after the backoff for this attempt (TASK_RETRY_BACKOFF)."""
     backoff = current_app.config["TASK_RETRY_BACKOFF"]
-    task.due_at = now + backoff[min(task.attempts - 1, len(backoff) - 1)]
-    task.claimed_until = None
-    task.last_error = error[:2000]
+    due = now + backoff[min(attempts, len(backoff) - 1)]
+    _record(task_id, due_at=due, attempts=attempts + 1, last_error=error[:2000])
 
 
-def mark_failed(task: Task, now: datetime, error: str) -> None:
-    task.attempts += 1
-    task.state = "failed"
-    task.done_at = now
-    task.claimed_until = None
-    task.last_error = error[:2000]
-
-
-def mark_skipped(task: Task, now: datetime, why: str) -> None:
-    task.state = "skipped"
-    task.done_at = now
-    task.claimed_until = None
-    task.result = {"skipped": why}
-
-
-def postpone(task: Task, due_at: datetime) -> None:
-    task.due_at = due_at
-    task.claimed_until = None
+def postpone(task_id: int, due_at: datetime) -> None:
+    _record(task_id, due_at=due_at)
 
 
 def sweep(redis: Any = None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import current_app
@@ -32,6 +33,7 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return _serializer_for(purpose, keys)
 
 
+@functools.lru_cache(maxsize=64)
 def _serializer_for(purpose: str, keys: tuple[str, ...]) -> URLSafeTimedSerializer:
     # itsdangerous signs with the last key and accepts any of them.
     return URLSafeTimedSerializer(list(keys), salt=f"intervention-signoff.{purpose}")

@@ -25,6 +25,8 @@ from .settings import normalise_language
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
+# Recorded as a plain row: no object of it is needed.
+DELIVERIES = WebhookDelivery.__table__
 
 # Ids end up in URLs, log lines and notes: no control characters in them.
 _ID = {
@@ -281,6 +283,8 @@ def receive() -> Response:
             db.session.rollback()
             return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
         intervention = _apply(event_type, data, now)
+        # Answered from the rows as the transaction leaves them: the commit expires them.
+        answer, state = _answer(intervention), intervention.state
         db.session.commit()
     except IntegrityError:
         # A concurrent delivery of the same webhook-id (or intervention) won the race.
@@ -300,8 +304,8 @@ def receive() -> Response:
     except InvalidRequestError as exc:
         db.session.rollback()
         raise ApiError(422, "invalid_payload", str(exc)) from None
-    _log_applied(webhook_id, event_type, data["id"], intervention.state)
-    return _answer(intervention)
+    _log_applied(webhook_id, event_type, data["id"], state)
+    return answer
 
 
 def _log_applied(webhook_id: str, event_type: str, panel_id: str, state: str) -> None:
@@ -311,15 +315,15 @@ def _log_applied(webhook_id: str, event_type: str, panel_id: str, state: str) ->
 def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> bool:
     """Record the delivery; False when this `webhook-id` was delivered before."""
     recorded = db.session.execute(
-        insert_for(WebhookDelivery)
+        insert_for(DELIVERIES)
         .values(
             webhook_id=webhook_id,
             event_type=event_type,
             intervention_panel_id=panel_id,
             received_at=now,
         )
-        .on_conflict_do_nothing(index_elements=[WebhookDelivery.webhook_id])
-        .returning(WebhookDelivery.webhook_id)
+        .on_conflict_do_nothing(index_elements=[DELIVERIES.c.webhook_id])
+        .returning(DELIVERIES.c.webhook_id)
     ).first()
     return recorded is not None
 

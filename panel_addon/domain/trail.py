@@ -33,7 +33,7 @@ PANEL = Actor("panel")
 
 
 def add_event(
-    intervention: Intervention,
+    intervention: Intervention | int,
     actor: Actor,
     type_: str,
     now: datetime,
@@ -42,9 +42,18 @@ def add_event(
     to_state: str | None = None,
     **data: Any,
 ) -> Event:
-    """Append one event to the intervention's trail (never updated afterwards)."""
+    """Append one event to the intervention's trail (never updated afterwards).
+
+    The intervention is given as its object, or by its id where the caller holds no
+    object of it (a worker recording a mail it sent).
+    """
+    whose = (
+        {"intervention_id": intervention}
+        if isinstance(intervention, int)
+        else {"intervention": intervention}
+    )
     event = Event(
-        intervention=intervention,
+        **whose,
         at=now,
         actor=actor.kind,
         actor_name=actor.name,

@@ -47,23 +47,25 @@ BUDGET_SECONDS: dict[str, float] = {"site": 30.0}
 
 def run_one(task: Task, now: datetime) -> None:
     """Carry out one claimed task and record its outcome (the caller commits)."""
-    handler = HANDLERS.get(task.action)
+    ident, action, attempts = task.id, task.action, task.attempts
+    handler = HANDLERS.get(action)
     if handler is None:
-        outbox.mark_failed(task, now, f"no handler for the action {task.action!r}")
+        outbox.mark_failed(ident, attempts, now, f"no handler for the action {action!r}")
         return
     try:
         result = handler(task, now)
+    except outbox.Skip as exc:
+        outbox.mark_skipped(ident, clock_now(), str(exc))
     except outbox.TransientError as exc:
-        log.warning("task %s (%s) will be retried: %s", task.id, task.action, exc)
-        outbox.mark_retry(task, now, str(exc))
+        log.warning("task %s (%s) will be retried: %s", ident, action, exc)
+        outbox.mark_retry(ident, attempts, now, str(exc))
     except outbox.PermanentError as exc:
-        log.error("task %s (%s) failed for good: %s", task.id, task.action, exc)
-        outbox.mark_failed(task, now, str(exc))
+        log.error("task %s (%s) failed for good: %s", ident, action, exc)
+        outbox.mark_failed(ident, attempts, now, str(exc))
     except outbox.Postpone as exc:
-        outbox.postpone(task, exc.due_at)
+        outbox.postpone(ident, exc.due_at)
     else:
-        if task.state == "pending":
-            outbox.mark_done(task, now, result)
+        outbox.mark_done(ident, now, result)
 
 
 def drain(kind: str, max_seconds: float = 60.0) -> int:
@@ -92,15 +94,15 @@ def run_batch(kind: str, batch: list[Task]) -> None:
     """Carry out claimed tasks one by one, each committed; within the kind's time budget."""
     started = time.monotonic()
     budget = BUDGET_SECONDS.get(kind)
+    lease_ends = batch[0].claimed_until if batch else None
     for index, task in enumerate(batch):
         if index and budget is not None and time.monotonic() - started > budget:
             for rest in batch[index:]:
-                rest.claimed_until = None
-                rest.claim_token = None
+                outbox.postpone(rest.id, rest.due_at)  # free for the next drain
             db.session.commit()
             outbox.kick([kind])
             return
-        if not outbox.still_claimed(task):
+        if not outbox.still_claimed(lease_ends):
             break  # past the lease another worker may take it: never run one twice at once
         run_one(task, clock_now())
         db.session.commit()

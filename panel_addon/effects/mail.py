@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -107,6 +108,17 @@ def build_message(intervention: Intervention, template: str, now: datetime) -> M
     return message
 
 
+@dataclass(frozen=True)
+class _Mail:
+    """A claimed mail task, ready to send: what the batch needs once the rows expire."""
+
+    task_id: int
+    attempts: int
+    intervention_id: int
+    template: str
+    message: Message
+
+
 def send_batch(batch: list[Task], now: datetime) -> None:
     """Send a batch of mails over one SMTP connection; each outcome is committed at once.
 
@@ -114,10 +126,9 @@ def send_batch(batch: list[Task], now: datetime) -> None:
     is skipped. A refused recipient fails for good; an SMTP server that cannot be
     reached leaves the unsent mails to be retried with backoff.
     """
-    wanted: list[tuple[Task, Message]] = []
+    lease_ends = batch[0].claimed_until if batch else None
     ids = {task.intervention_id for task in batch if task.intervention_id is not None}
-    # One query for the batch's interventions (fresh, for the "still wanted" check)
-    # instead of one a mail; held here, so the session keeps them for the mail events.
+    # One query for the batch's interventions, fresh, for the "still wanted" check.
     interventions = {
         intervention.id: intervention
         for intervention in db.session.scalars(
@@ -126,34 +137,38 @@ def send_batch(batch: list[Task], now: datetime) -> None:
             .execution_options(populate_existing=True)
         )
     }
+    wanted: list[_Mail] = []
     for task in batch:
         intervention = interventions.get(task.intervention_id or 0)
         template = task.payload.get("template", "")
         if intervention is None or intervention.state not in MAIL_WANTED.get(template, ()):
-            outbox.mark_skipped(task, now, "no longer wanted")
+            outbox.mark_skipped(task.id, now, "no longer wanted")
             continue
         try:
             message = build_message(intervention, template, now)
             message.msgId = _message_id(task)
-            wanted.append((task, message))
         except Exception as exc:  # noqa: BLE001 - a broken template must not stop the batch
             log.exception("mail %s for task %s could not be rendered", template, task.id)
-            outbox.mark_retry(task, now, f"rendering failed: {type(exc).__name__}")
+            error = f"rendering failed: {type(exc).__name__}"
+            outbox.mark_retry(task.id, task.attempts, now, error)
+            continue
+        wanted.append(_Mail(task.id, task.attempts, intervention.id, template, message))
     db.session.commit()
-    if not wanted:
-        return
+    unsent = list(wanted)
     try:
         with MailSession() as session:
-            for task, message in wanted:
-                if not outbox.still_claimed(task):
+            for mail in wanted:
+                if not outbox.still_claimed(lease_ends):
                     # A slow relay ate the lease: leave the rest to whoever takes over.
                     break
-                _send_one(session, task, message)
+                _send_one(session, mail)
+                unsent.remove(mail)
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         # The connection failed (refused, timeout, 4xx at connect): retry the unsent ones.
-        for task, _message in wanted:
-            if task.state == "pending" and task.claimed_until is not None:
-                outbox.mark_retry(task, clock_now(), f"SMTP unavailable: {_smtp_error(exc)}")
+        db.session.rollback()
+        for mail in unsent:
+            error = f"SMTP unavailable: {_smtp_error(exc)}"
+            outbox.mark_retry(mail.task_id, mail.attempts, clock_now(), error)
         db.session.commit()
 
 
@@ -168,27 +183,39 @@ def _message_id(task: Task) -> str:
     return f"<signoff.task-{task.id}.{task.created_at:%Y%m%d%H%M%S%f}@{domain or 'localhost'}>"
 
 
-def _send_one(session: MailSession, task: Task, message: Message) -> None:
+def _send_one(session: MailSession, mail: _Mail) -> None:
     now = clock_now()
+    message = mail.message
+    refused = None
     try:
-        session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{task.id}-{task.payload.get('template')}")
+        session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{mail.task_id}-{mail.template}")
     except smtplib.SMTPRecipientsRefused as exc:
-        outbox.mark_failed(task, now, f"recipient refused: {_smtp_error(exc)}")
-        _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
+        refused = f"recipient refused: {_smtp_error(exc)}", _smtp_error(exc)
     except smtplib.SMTPResponseException as exc:
-        if 500 <= exc.smtp_code < 600:
-            outbox.mark_failed(task, now, f"refused by SMTP: {_smtp_error(exc)}")
-            _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
-        else:
+        if not 500 <= exc.smtp_code < 600:
             raise
+        refused = f"refused by SMTP: {_smtp_error(exc)}", _smtp_error(exc)
     except (BadHeaderError, UnicodeError, ValueError) as exc:
         # The message itself cannot be sent (an address with a line break in it): no retry
         # can help, and it must not hold up the rest of the batch.
-        outbox.mark_failed(task, now, f"message refused before sending: {type(exc).__name__}")
-        _mail_event(task, now, "mail_refused", error=type(exc).__name__)
+        refused = f"message refused before sending: {type(exc).__name__}", type(exc).__name__
+    if refused is None:
+        outbox.mark_done(mail.task_id, now, {"message_id": message.msgId})
+        add_event(
+            mail.intervention_id,
+            SYSTEM,
+            "mail_sent",
+            now,
+            template=mail.template,
+            message_id=message.msgId,
+            to=message.recipients[0],
+        )
     else:
-        outbox.mark_done(task, now, {"message_id": message.msgId})
-        _mail_event(task, now, "mail_sent", message_id=message.msgId, to=message.recipients[0])
+        reason, error = refused
+        outbox.mark_failed(mail.task_id, mail.attempts, now, reason)
+        add_event(
+            mail.intervention_id, SYSTEM, "mail_refused", now, template=mail.template, error=error
+        )
     # Committing right after each send keeps the window for a repeated mail to one message.
     db.session.commit()
 
@@ -204,9 +231,3 @@ def _smtp_error(exc: BaseException) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def _mail_event(task: Task, now: datetime, type_: str, **data: Any) -> None:
-    intervention = db.session.get(Intervention, task.intervention_id)
-    if intervention is not None:
-        add_event(intervention, SYSTEM, type_, now, template=task.payload.get("template"), **data)

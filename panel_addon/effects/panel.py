@@ -30,8 +30,7 @@ def _call(task: Task, call: Callable[[Panel], Any]) -> dict[str, Any] | None:
     """Make the panel call; record it in the trail; transient errors are retried."""
     panel = _panel()
     if panel is None:
-        outbox.mark_skipped(task, clock_now(), "the panel is not configured (WHMCS_URL)")
-        return None
+        raise outbox.Skip("the panel is not configured (WHMCS_URL)")
     try:
         result = call(panel)
     except PanelError as exc:
@@ -67,8 +66,7 @@ def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
         ticket_id = intervention.ticket_id
         message = ticket_note_text(payload, intervention)
     else:
-        outbox.mark_skipped(task, now, "the intervention has no ticket")
-        return None
+        raise outbox.Skip("the intervention has no ticket")
 
     def call(panel: Panel) -> dict[str, Any]:
         if task.attempts or task.last_error:
@@ -108,8 +106,7 @@ def set_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
     """
     client = db.session.get(Client, task.payload["client_id"])
     if client is not None and client.eligible:
-        outbox.mark_skipped(task, now, "the client is eligible again")
-        return None
+        raise outbox.Skip("the client is eligible again")
 
     def call(panel: Panel) -> dict[str, Any]:
         notes = panel.get_client_notes(task.payload["client_id"])
@@ -125,8 +122,7 @@ def remove_ineligible_note(task: Task, now: datetime) -> dict[str, Any] | None:
     """Remove our line from the client's admin notes, and only it: safe to repeat."""
     client = db.session.get(Client, task.payload["client_id"])
     if client is not None and not client.eligible:
-        outbox.mark_skipped(task, now, "the client was made ineligible again")
-        return None
+        raise outbox.Skip("the client was made ineligible again")
 
     def call(panel: Panel) -> dict[str, Any]:
         notes = panel.get_client_notes(task.payload["client_id"])

@@ -32,8 +32,7 @@ def snapshot(task: Task, now: datetime) -> dict[str, Any] | None:
         raise outbox.PermanentError(f"intervention {task.intervention_id} is gone")
     wanted = checks.WANTED_STATE[phase]
     if intervention.state != wanted or not intervention.check_urls:
-        outbox.mark_skipped(task, now, f"the intervention is {intervention.state}")
-        return None
+        raise outbox.Skip(f"the intervention is {intervention.state}")
     intervention_id, urls = intervention.id, list(intervention.check_urls)
     limits, concurrency = checks.policy(), current_app.config["SITE_CHECK_CONCURRENCY"]
     db.session.commit()
@@ -43,8 +42,7 @@ def snapshot(task: Task, now: datetime) -> dict[str, Any] | None:
     taken = clock_now()
     intervention = db.session.get(Intervention, intervention_id)
     if intervention is None or intervention.state != wanted:
-        outbox.mark_skipped(task, taken, "the intervention moved on during the snapshot")
-        return None
+        raise outbox.Skip("the intervention moved on during the snapshot")
     checks.store(intervention, phase, results, taken)
     failing = [r["url"] for r in results if is_failing(r)]
     add_event(
