@@ -18,10 +18,9 @@ from . import lifecycle
 from .clock import now as clock_now
 from .database import begin_with_first_statement, outside_transaction
 from .formatting import clean_text, format_datetime
-from .i18n import translate
+from .i18n import languages, template_gettext
 from .lifecycle import Actor, State
 from .models import Intervention, db
-from .settings import SUPPORTED_LANGUAGES
 from .tasks import commit_and_kick, kick_scheduled
 from .tokens import LinkError, link_url, resolve, signed_ids
 
@@ -34,9 +33,10 @@ MESSAGE_MAX = 5000
 
 
 def _language_for(intervention: Intervention | None) -> str:
-    if intervention is not None and intervention.client.language in SUPPORTED_LANGUAGES:
+    spoken = languages()
+    if intervention is not None and intervention.client.language in spoken:
         return intervention.client.language
-    best = request.accept_languages.best_match(SUPPORTED_LANGUAGES) if request else None
+    best = request.accept_languages.best_match(spoken) if request else None
     return best or current_app.config["DEFAULT_LANGUAGE"]
 
 
@@ -83,16 +83,11 @@ def _render(
 ) -> Response:
     language = _language_for(intervention)
     now = clock_now()
-
-    def t(key: str, **values: Any) -> str:
-        return translate(language, key, **values)
-
     state = intervention.state
     late = state == State.LAPSED or (
         intervention.deadline_at is not None and now >= intervention.deadline_at
     )
     context = {
-        "t": t,
         "lang": language,
         "purpose": link_purpose,
         "iv": intervention,
@@ -107,6 +102,7 @@ def _render(
         "company": current_app.config["COMPANY_NAME"],
         "support_url": current_app.config.get("SUPPORT_URL"),
         "message_max": MESSAGE_MAX,
+        **template_gettext(language),
     }
     response = make_response(render_template("link.html", **context), status)
     return _headers(response)
@@ -117,19 +113,13 @@ def error_page(
 ) -> Response:
     """A short page in the client's language for a refused link or any other error."""
     language = _language_for(intervention)
-    key = {
-        "invalid": "invalid",
-        "expired": "expired",
-        "unknown": "unknown",
-    }.get(reason or "", "generic")
-    body = {404: "page.error.notfound", 429: "page.error.busy"}.get(status)
     context = {
         "lang": language,
-        "title": translate(language, f"page.error.{key}.title"),
-        "message": translate(language, body if body and key == "generic" else f"page.error.{key}"),
+        "kind": reason if reason in ("invalid", "expired", "unknown") else "generic",
+        "status": status,
         "company": current_app.config["COMPANY_NAME"],
         "support_url": current_app.config.get("SUPPORT_URL"),
-        "t": lambda k, **v: translate(language, k, **v),
+        **template_gettext(language),
     }
     response = make_response(render_template("error.html", **context), status)
     return _headers(response)
@@ -183,13 +173,13 @@ def act(token: str, purpose: str) -> Response:
     except lifecycle.WindowClosedError:
         commit_and_kick()
         db.session.refresh(intervention)
-        return _render(purpose, intervention, 409, notice="page.window_closed")
+        return _render(purpose, intervention, 409, notice="window_closed")
     except lifecycle.TransitionError:
         db.session.rollback()
         db.session.refresh(intervention)
         if _same_decision(purpose, intervention.state):
             return _headers(redirect(request.path, code=303))
-        return _render(purpose, intervention, 409, notice="page.already")
+        return _render(purpose, intervention, 409, notice="already")
     return _headers(redirect(request.path, code=303))
 
 

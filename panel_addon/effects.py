@@ -20,10 +20,10 @@ from sqlalchemy import select
 from . import lifecycle, mailer, site_check, tasks  # site_check registers its tasks too
 from .clock import now as clock_now
 from .formatting import format_datetime, format_duration
-from .i18n import translate
 from .lifecycle import SYSTEM, BackupState, State
 from .mail import MailSession, Message
 from .models import Intervention, Task, db
+from .notes import note_text
 from .tokens import link_url
 from .whmcs import WhmcsClient, WhmcsError, add_ineligible_line, remove_ineligible_line
 
@@ -321,7 +321,7 @@ def update_ticket(task: Task, now: datetime) -> dict[str, Any] | None:
 
 
 def _ineligible_line(payload: dict[str, Any]) -> str:
-    return translate(
+    return note_text(
         current_app.config["STAFF_LANGUAGE"],
         "internal_note.line",
         since=payload.get("since") or "-",

@@ -36,8 +36,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import column as named_column
 
 from . import tasks, writes
-from .i18n import translate
 from .models import Client, Intervention, db
+from .notes import note_text
 from .site_check_http import check_urls_for
 
 INTERVENTIONS = Intervention.__table__
@@ -271,7 +271,7 @@ def with_client_by_panel_id() -> Any:
 
 
 def _staff_note(key: str, **values: Any) -> str:
-    return translate(_setting("STAFF_LANGUAGE"), key, **values)
+    return note_text(_setting("STAFF_LANGUAGE"), key, **values)
 
 
 def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: Any) -> None:
@@ -297,7 +297,7 @@ def _ticket_note(intervention: Intervention, key: str, now: datetime, **values: 
 def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
     """The text of a ticket note `_ticket_note` scheduled."""
     panel_id = html.escape(intervention.panel_id, quote=False)
-    return translate(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
+    return note_text(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
 
 
 # A client's details the panel may leave out: a known client keeps what it had.

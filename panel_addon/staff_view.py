@@ -36,14 +36,17 @@ from flask import (
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Request
+from flask_babel import gettext
 
 from . import lifecycle, staff_login, staff_queries
 from .clock import now as clock_now
 from .formatting import zone
-from .i18n import CATALOG, translate
+from .i18n import template_gettext
 from .lifecycle import RESOLUTIONS, Actor, BackupState, State
 from .models import Intervention, db
 from .staff_api import intervention_json, intervention_list_json
+from .staff_labels import ACTIONS as ACTION_WORDS
+from .staff_labels import LABELS, LOGIN_REFUSED
 from .tasks import commit_and_kick
 
 bp = Blueprint("staff_view", __name__, url_prefix="/staff")
@@ -87,16 +90,7 @@ def _language() -> str:
     return str(current_app.config["STAFF_LANGUAGE"])
 
 
-def t(key: str, **values: Any) -> str:
-    return translate(_language(), key, **values)
-
-
-def maybe(key: str, fallback: Any) -> str:
-    """The text for `key`, or `fallback` in words when there is none (a newer event type)."""
-    if key in CATALOG["en"]:
-        return t(key)
-    text = str(fallback)
-    return text.replace("_", " ").capitalize() if re.fullmatch(r"[a-z_]+", text) else text
+NONE = "—"
 
 
 def detail(key: str, value: Any) -> str | None:
@@ -110,15 +104,19 @@ def detail(key: str, value: Any) -> str | None:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     if isinstance(value, bool):
-        return t("staff.yes" if value else "staff.no")
+        return gettext("yes") if value else gettext("no")
     return str(value)
 
 
 def label(prefix: str, value: Any) -> str:
-    """The translated word for a state, actor, event type...; the raw value when unknown."""
+    """The word for a state, actor, event type...; the code in words when there is none."""
     if value is None or value == "":
-        return t("staff.none")
-    return maybe(f"staff.{prefix}.{value}", value)
+        return NONE
+    words = LABELS.get(prefix, {}).get(str(value))
+    if words is not None:
+        return str(words)
+    text = str(value)
+    return text.replace("_", " ").capitalize() if re.fullmatch(r"[a-z_]+", text) else text
 
 
 def _moment(value: datetime | str | None) -> datetime | None:
@@ -138,7 +136,7 @@ def when(value: datetime | str | None, short: bool = False) -> str:
 
     moment = _moment(value)
     if moment is None:
-        return t("staff.none")
+        return NONE
     local = moment.astimezone(zone(None, current_app.config["DEFAULT_TIMEZONE"]))
     if short:
         return str(format_datetime(local, "d MMM y, HH:mm", locale=_language()))
@@ -152,18 +150,17 @@ def left(deadline: datetime | str | None) -> str | None:
         return None
     remaining = moment - clock_now()
     if remaining <= timedelta(0):
-        return t("staff.overdue")
+        return gettext("deadline passed")
     minutes = int(remaining.total_seconds() // 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    day = "j" if _language() == "fr" else "d"
     if days:
-        text = f"{days} {day} {hours} h"
+        text = gettext("%(days)d d %(hours)d h", days=days, hours=hours)
     elif hours:
-        text = f"{hours} h {mins:02d} min"
+        text = gettext("%(hours)d h %(minutes)02d min", hours=hours, minutes=mins)
     else:
-        text = f"{max(mins, 1)} min"
-    return t("staff.left", left=text)
+        text = gettext("%(minutes)d min", minutes=max(mins, 1))
+    return gettext("%(left)s left", left=text)
 
 
 def _page_url(**changes: Any) -> str:
@@ -181,10 +178,9 @@ def _page_url(**changes: Any) -> str:
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {
-        "t": t,
         "label": label,
-        "maybe": maybe,
         "detail": detail,
+        "action_words": ACTION_WORDS,
         "when": when,
         "left": left,
         "lang": _language(),
@@ -194,12 +190,16 @@ def _template_helpers() -> dict[str, Any]:
         "page_url": _page_url,
         "admin_url": current_app.config.get("WHMCS_ADMIN_URL"),
         "states": [s.value for s in State],
+        **template_gettext(_language()),
     }
 
 
-def _message(status: int, key: str, again: bool = False) -> Response:
+def _message(status: int, message: str, again: bool = False) -> Response:
     page = render_template(
-        "staff/message.html", title=t("staff.error.title"), message=t(key), again=again
+        "staff/message.html",
+        title=gettext("This page cannot be shown"),
+        message=message,
+        again=again,
     )
     return make_response(page, status)
 
@@ -214,12 +214,12 @@ def _require_staff() -> Response | None:
     staff = session.get("staff")
     if not isinstance(staff, str) or staff_login.session_expired(session.get("since")):
         session.clear()
-        return _message(401, "staff.session.ended", again=True)
+        return _message(401, gettext("Your session has ended."), again=True)
     if request.method == "POST":
         sent = request.form.get("csrf", "")
         expected = session.get("csrf", "")
         if not expected or not hmac.compare_digest(sent.encode(), str(expected).encode()):
-            return _message(400, "staff.error.csrf")
+            return _message(400, gettext("This form has expired. Reload the page and try again."))
     g.staff = staff
     return None
 
@@ -269,14 +269,17 @@ def login_post(token: str) -> ResponseReturnValue:
 
 def _login_refused(exc: staff_login.LoginError) -> Response:
     status = 400 if exc.reason == "invalid" else 410
-    return _message(status, f"staff.login.{exc.reason}", again=True)
+    return _message(status, str(LOGIN_REFUSED[exc.reason]), again=True)
 
 
 @bp.post("/logout")
 def logout() -> Response:
     session.clear()
     page = render_template(
-        "staff/message.html", title=t("staff.app"), message=t("staff.session.out"), again=True
+        "staff/message.html",
+        title=gettext("Intervention sign-off"),
+        message=gettext("You are signed out."),
+        again=True,
     )
     return make_response(page)
 
@@ -292,7 +295,7 @@ def index() -> Response:
     try:
         found = staff_queries.page(args)
     except staff_queries.FilterError as exc:
-        error = t("staff.error.filter", detail=str(exc))
+        error = gettext("Invalid filter: %(detail)s", detail=str(exc))
         found = staff_queries.Page([], None, None)
     rows = intervention_list_json(found.items)
     page = render_template(
@@ -380,7 +383,7 @@ def _site_check_rows(value: Any) -> list[dict[str, Any]]:
 def _get_or_404(panel_id: str) -> Intervention | Response:
     iv = lifecycle.get_by_panel_id(panel_id)
     if iv is None:
-        return _message(404, "staff.error.notfound")
+        return _message(404, gettext("No intervention has this id."))
     return iv
 
 
@@ -498,7 +501,7 @@ def act(panel_id: str, action: str) -> ResponseReturnValue:
     """Carry out one staff action, record it with the staff member's name, and go back."""
     service = ACTIONS.get(action)
     if service is None:
-        return _message(404, "staff.error.notfound")
+        return _message(404, gettext("No intervention has this id."))
     found = _get_or_404(panel_id)
     if isinstance(found, Response):
         return found
@@ -512,10 +515,10 @@ def act(panel_id: str, action: str) -> ResponseReturnValue:
     except lifecycle.LifecycleError:
         db.session.rollback()
         db.session.refresh(iv)
-        flash(t("staff.error.refused", detail=label("state", iv.state)), "error")
+        flash(gettext("Not possible: %(detail)s", detail=label("state", iv.state)), "error")
     else:
         if changed is False:
-            flash(t("staff.done.nothing"), "info")
+            flash(gettext("Nothing to change: it was already so."), "info")
         else:
-            flash(t(f"staff.done.{action}"), "ok")
+            flash(str(ACTION_WORDS[action].done), "ok")
     return redirect(url_for("staff_view.show", panel_id=panel_id), code=303)

@@ -20,8 +20,8 @@ from .clock import now as clock_now
 from .database import begin_with_first_statement
 from .errors import ApiError
 from .formatting import clean_text
+from .i18n import normalise_language
 from .models import Intervention, WebhookDelivery, db
-from .settings import normalise_language
 from .tasks import commit_and_kick, discard_kicks, kick_scheduled
 
 log = logging.getLogger(__name__)
