@@ -1,17 +1,31 @@
-# The README's commands. `make run`: the service for development; `make test`: the tests.
+# The README's commands. `make run`: the service for development; `make test`: the tests;
+# `make translations`: the gettext catalogs after a text changed (docs/deployment.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CATALOGS := panel_addon/translations
+# The compiled catalogs: built by the install (setup.py), rebuilt here when a .po changes.
+MO := $(patsubst %.po,%.mo,$(wildcard $(CATALOGS)/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test lint demo install
+.PHONY: run test lint demo install translations
 
-$(BIN)/panel-addon: pyproject.toml
+$(BIN)/panel-addon: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/panel-addon
+install: $(BIN)/panel-addon $(MO)
+
+$(MO): %.mo: %.po | $(BIN)/panel-addon
+	$(BIN)/pybabel compile -i $< -o $@
+
+# Every msgid of the code and templates (mails' .txt parts included) into the template,
+# merged into each language's catalog; then translate the new entries and compile.
+translations: $(BIN)/panel-addon
+	$(BIN)/pybabel extract -F pyproject.toml
+	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --ignore-obsolete
+	$(MAKE) install
 
 run: install
 	scripts/dev

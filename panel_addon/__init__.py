@@ -36,11 +36,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Client IPs in the event trail come from X-Forwarded-For, set by our own proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
-    from . import database, mail, outbox
+    from . import database, i18n, mail, outbox
 
     database.init_app(app)
     outbox.init_app(app)
     mail.init_app(app)
+    i18n.init_app(app)
 
     from . import client_pages, errors, openapi, ratelimit, staff_api, web, webhooks
 

@@ -20,9 +20,8 @@ from .domain.errors import TransitionError, WindowClosedError
 from .domain.states import State
 from .domain.trail import Actor
 from .formatting import clean_text, format_datetime
-from .i18n import translate
+from .i18n import languages, template_gettext
 from .models import Intervention, db
-from .settings import SUPPORTED_LANGUAGES
 from .site_check import client_lines
 from .tokens import LinkError, link_url, resolve
 
@@ -35,9 +34,10 @@ MESSAGE_MAX = 5000
 
 
 def _language_for(intervention: Intervention | None) -> str:
-    if intervention is not None and intervention.client.language in SUPPORTED_LANGUAGES:
+    spoken = languages()
+    if intervention is not None and intervention.client.language in spoken:
         return intervention.client.language
-    best = request.accept_languages.best_match(SUPPORTED_LANGUAGES) if request else None
+    best = request.accept_languages.best_match(spoken) if request else None
     return best or current_app.config["DEFAULT_LANGUAGE"]
 
 
@@ -85,15 +85,11 @@ def _render(
     language = _language_for(intervention)
     now = clock_now()
 
-    def t(key: str, **values: Any) -> str:
-        return translate(language, key, **values)
-
     state = intervention.state
     late = state == State.LAPSED or (
         intervention.deadline_at is not None and now >= intervention.deadline_at
     )
     context = {
-        "t": t,
         "lang": language,
         "purpose": link_purpose,
         "iv": intervention,
@@ -109,6 +105,7 @@ def _render(
         "support_url": current_app.config.get("SUPPORT_URL"),
         "message_max": MESSAGE_MAX,
         "site_checks": client_lines(intervention, language),
+        **template_gettext(language),
     }
     response = make_response(render_template("link.html", **context), status)
     return _headers(response)
@@ -119,19 +116,13 @@ def error_page(
 ) -> Response:
     """A short page in the client's language for a refused link or any other error."""
     language = _language_for(intervention)
-    key = {
-        "invalid": "invalid",
-        "expired": "expired",
-        "unknown": "unknown",
-    }.get(reason or "", "generic")
-    body = {404: "page.error.notfound", 429: "page.error.busy"}.get(status)
     context = {
         "lang": language,
-        "title": translate(language, f"page.error.{key}.title"),
-        "message": translate(language, body if body and key == "generic" else f"page.error.{key}"),
+        "kind": reason if reason in ("invalid", "expired", "unknown") else "generic",
+        "status": status,
         "company": current_app.config["COMPANY_NAME"],
         "support_url": current_app.config.get("SUPPORT_URL"),
-        "t": lambda k, **v: translate(language, k, **v),
+        **template_gettext(language),
     }
     response = make_response(render_template("error.html", **context), status)
     return _headers(response)
@@ -174,12 +165,12 @@ def act(token: str, purpose: str) -> Response:
     except WindowClosedError:
         # The intervention lapsed instead: that is committed, and the page says so.
         db.session.commit()
-        return _render(purpose, intervention, 409, notice="page.window_closed")
+        return _render(purpose, intervention, 409, notice="window_closed")
     except TransitionError:
         db.session.rollback()
         if _same_decision(purpose, intervention.state):
             return _headers(redirect(request.path, code=303))
-        return _render(purpose, intervention, 409, notice="page.already")
+        return _render(purpose, intervention, 409, notice="already")
     return _headers(redirect(request.path, code=303))
 
 

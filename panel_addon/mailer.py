@@ -1,7 +1,10 @@
 """Render the client mails (subject, text and HTML parts) from mail_templates/.
 
-A host may brand the mails: a directory with the same layout (MAIL_TEMPLATES_DIR)
-is searched first, file by file, and the package's own templates fill the gaps.
+One folder per mail (`subject.txt`, `body.txt`, `body.html`), its sentences in `{% trans %}`
+or `_()` and rendered in the client's language from the gettext catalogs (i18n.py). A host
+may brand the mails: a directory with the same layout (MAIL_TEMPLATES_DIR) is searched
+first, file by file, and the package's own templates fill the gaps; there a part may also
+be written for one language only, in `<mail>/<language>/`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from typing import Any
 
 import jinja2
 
+from .i18n import SOURCE_LANGUAGE, languages, template_gettext
+
 MAIL_NAMES = ("completion_request", "reminder", "validated", "reported")
 
 PACKAGE = "mail_templates"
-FALLBACK_LANGUAGES = ("en", "fr")
 _PARTS = ("subject.txt", "body.txt", "body.html")
-# Names and languages become template paths: keep them to plain path segments.
+# Names become template paths: keep them to plain path segments.
 _SEGMENT = re.compile(r"^[a-z][a-z0-9_-]*$")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -38,14 +42,18 @@ def _none_as_empty(value: Any) -> Any:
 
 @functools.cache
 def template_environment(override_dir: str | None) -> jinja2.Environment:
-    """The Jinja environment for the mails, `override_dir` first; one per directory."""
+    """The Jinja environment for the mails, `override_dir` first; one per directory.
+
+    Its templates translate with the functions `render` puts in their context.
+    """
     loaders: list[jinja2.BaseLoader] = []
     if override_dir:
         loaders.append(jinja2.FileSystemLoader(override_dir))
     # Found through the import system, so the templates work from an installed wheel.
     loaders.append(jinja2.PackageLoader(PACKAGE, ""))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        extensions=["jinja2.ext.i18n"],
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html",), default_for_string=False, default=False
         ),
@@ -56,6 +64,8 @@ def template_environment(override_dir: str | None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 def render(
@@ -64,15 +74,17 @@ def render(
     context: Mapping[str, Any],
     override_dir: str | None = None,
 ) -> RenderedMail:
-    """Render mail `name` in `language` (else English, else French).
+    """Render mail `name` in `language`, or in English when the service does not speak it.
 
-    Raises jinja2.TemplateNotFound when no language has all three parts.
+    Needs an app context (the catalogs). Raises jinja2.TemplateNotFound when a part of
+    the mail is missing.
     """
-    if not _SEGMENT.match(name) or not _SEGMENT.match(language):
-        raise ValueError(f"bad mail name or language: {name!r}, {language!r}")
+    if not _SEGMENT.match(name):
+        raise ValueError(f"bad mail name: {name!r}")
+    spoken = language if language in languages() else SOURCE_LANGUAGE
     env = template_environment(override_dir)
-    subject, text, html = _templates(env, name, language)
-    values = dict(context)
+    subject, text, html = (_template(env, name, spoken, part) for part in _PARTS)
+    values = {**context, "lang": spoken, **template_gettext(spoken)}
     return RenderedMail(
         subject=one_line(subject.render(values)),
         text=_tidy_text(text.render(values)),
@@ -85,19 +97,9 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _templates(
-    env: jinja2.Environment, name: str, language: str
-) -> tuple[jinja2.Template, jinja2.Template, jinja2.Template]:
-    tried: list[str] = []
-    for candidate in dict.fromkeys((language, *FALLBACK_LANGUAGES)):
-        paths = [f"{name}/{candidate}/{part}" for part in _PARTS]
-        try:
-            subject, text, html = (env.get_template(path) for path in paths)
-        except jinja2.TemplateNotFound:
-            tried.extend(paths)
-            continue
-        return subject, text, html
-    raise jinja2.TemplatesNotFound(tried)
+def _template(env: jinja2.Environment, name: str, language: str, part: str) -> jinja2.Template:
+    # A part written for this language (a host's), else the mail's own.
+    return env.get_or_select_template([f"{name}/{language}/{part}", f"{name}/{part}"])
 
 
 def _tidy_text(value: str) -> str:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 
+from . import i18n
+
 ENV_PREFIX = "PANEL_ADDON"
-SUPPORTED_LANGUAGES = ("fr", "en")
 
 DEFAULTS: dict[str, Any] = {
     "ENV": "production",
@@ -52,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_LANGUAGE": "fr",
     "DEFAULT_TIMEZONE": "Europe/Paris",
     "STAFF_LANGUAGE": None,
+    "TRANSLATIONS_DIR": None,
     "LINK_MAX_AGE": "30d",
     "SWEEP_INTERVAL": "2s",
     "TASK_LEASE": "5m",
@@ -129,16 +132,6 @@ def format_duration(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-def normalise_language(value: str | None) -> str | None:
-    """Map WHMCS language names and ISO codes to a supported code, or None."""
-    if not value:
-        return None
-    text = str(value).strip().lower().replace("_", "-")
-    names = {"french": "fr", "francais": "fr", "français": "fr", "english": "en"}
-    code = names.get(text, text.split("-")[0])
-    return code if code in SUPPORTED_LANGUAGES else None
-
-
 def validate(config: dict[str, Any]) -> None:
     """Check and normalise every setting in place; raise SettingsError on the first bad one."""
     env = config.get("ENV")
@@ -185,16 +178,7 @@ def validate(config: dict[str, Any]) -> None:
 
     if config["LATE_REPORT_POLICY"] not in ("review", "auto"):
         raise SettingsError(f"{ENV_PREFIX}_LATE_REPORT_POLICY must be 'review' or 'auto'")
-    if config["DEFAULT_LANGUAGE"] not in SUPPORTED_LANGUAGES:
-        raise SettingsError(
-            f"{ENV_PREFIX}_DEFAULT_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}"
-        )
-    staff_language = config.get("STAFF_LANGUAGE") or config["DEFAULT_LANGUAGE"]
-    if staff_language not in SUPPORTED_LANGUAGES:
-        raise SettingsError(
-            f"{ENV_PREFIX}_STAFF_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}"
-        )
-    config["STAFF_LANGUAGE"] = staff_language
+    _check_languages(config)
     _check_staff_view(config)
     try:
         ZoneInfo(str(config["DEFAULT_TIMEZONE"]))
@@ -298,6 +282,33 @@ def _check_rate_limits(config: dict[str, Any]) -> None:
             raise SettingsError(
                 f"{ENV_PREFIX}_{key}: {config[key]!r} is not a rate like 30/minute or 10/second"
             ) from None
+
+
+def _check_languages(config: dict[str, Any]) -> None:
+    """LANGUAGES: English and each language with a compiled catalog; both defaults among them."""
+    try:
+        found = i18n.catalog_languages(i18n.CATALOGS)
+    except i18n.CatalogError as exc:
+        raise SettingsError(
+            f"{exc} (`pip install` compiles the package's catalogs; in a checkout, "
+            "run `make translations`)"
+        ) from None
+    host = config.get("TRANSLATIONS_DIR")
+    if host:
+        if not Path(str(host)).is_dir():
+            raise SettingsError(f"{ENV_PREFIX}_TRANSLATIONS_DIR: {host!r} is not a folder")
+        try:
+            found |= i18n.catalog_languages(Path(str(host)))
+        except i18n.CatalogError as exc:
+            raise SettingsError(f"{ENV_PREFIX}_TRANSLATIONS_DIR: {exc}") from None
+    spoken = [i18n.SOURCE_LANGUAGE, *sorted(found - {i18n.SOURCE_LANGUAGE})]
+    config["LANGUAGES"] = spoken
+    if config["DEFAULT_LANGUAGE"] not in spoken:
+        raise SettingsError(f"{ENV_PREFIX}_DEFAULT_LANGUAGE must be one of {', '.join(spoken)}")
+    staff_language = config.get("STAFF_LANGUAGE") or config["DEFAULT_LANGUAGE"]
+    if staff_language not in spoken:
+        raise SettingsError(f"{ENV_PREFIX}_STAFF_LANGUAGE must be one of {', '.join(spoken)}")
+    config["STAFF_LANGUAGE"] = staff_language
 
 
 def _check_staff_view(config: dict[str, Any]) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import force_locale, ngettext
 from sqlalchemy import delete, select
 
+from . import site_check_words as words
 from .domain.states import State
-from .i18n import translate
 from .models import Intervention, SiteSnapshot, db
 from .site_check_http import Policy, fetch
 from .site_check_rules import SIGNS_BY_NAME, compare, form_kind, is_failing, page_kind
@@ -152,44 +153,49 @@ def pages(
 def label(url: str, language: str) -> str:
     """`Checkout page`, `Page d'accueil`, or `Page /about` for a page we cannot name."""
     kind = page_kind(url)
-    if kind == "page":
+    with force_locale(language):
+        if kind in words.PAGE_NAMES:
+            return str(words.PAGE_NAMES[kind])
         path = urlsplit(url).path or "/"
-        return translate(
-            language, "sitecheck.label.page", path=path if len(path) <= 60 else path[:57] + "..."
-        )
-    return translate(language, f"sitecheck.label.{kind}")
+        return words.OTHER_PAGE % {"path": path if len(path) <= 60 else path[:57] + "..."}
 
 
 def outcome(snap: dict[str, Any], language: str) -> str:
     """How the page answered, in plain words: `reachable, order form present`."""
+    with force_locale(language):
+        return _outcome(snap)
 
-    def t(key: str, **values: Any) -> str:
-        return translate(language, f"sitecheck.outcome.{key}", **values)
 
+def _outcome(snap: dict[str, Any]) -> str:
     error, status = snap.get("error"), snap.get("status")
     if error == "timeout":
         seconds = int(current_app.config["SITE_CHECK_TIMEOUT"].total_seconds())
-        return t("timeout", seconds=seconds)
+        return ngettext(
+            "does not answer within %(num)d second",
+            "does not answer within %(num)d seconds",
+            seconds,
+        )
     if error in ("dns", "connect", "tls"):
-        return t("unreachable")
+        return str(words.OUTCOMES["unreachable"])
     if error == "tls_invalid":
-        return t("tls_invalid")
+        return str(words.OUTCOMES["tls_invalid"])
     if error == "too_many_redirects":
-        return t("redirect_loop")
+        return str(words.OUTCOMES["redirect_loop"])
     if error == "offsite":
-        return t("offsite", host=urlsplit(snap.get("final_url") or "").hostname or "?")
+        host = urlsplit(snap.get("final_url") or "").hostname or "?"
+        return words.OUTCOMES["offsite"] % {"host": host}
     if error:
-        return t("not_checked")
+        return str(words.OUTCOMES["not_checked"])
     if status is not None and status >= 400:
-        return t("http_error", status=status)
+        return words.OUTCOMES["http_error"] % {"status": status}
     signs = snap.get("signs", [])
     failures = [s for s in signs if s in SIGNS_BY_NAME and SIGNS_BY_NAME[s].failure]
     if failures:
-        return ", ".join(t(f"sign.{s}") for s in failures)
-    words = [t("reachable")] + [t(f"sign.{s}") for s in signs if s not in failures]
+        return ", ".join(str(words.SHOWS[s]) for s in failures)
+    said = [str(words.OUTCOMES["reachable"])] + [str(words.SHOWS[s]) for s in signs]
     kinds = {form_kind(form) for form in snap.get("forms", [])}
-    words += [t(f"form.{kind}") for kind in ("order", "contact", "login") if kind in kinds]
-    return ", ".join(words)
+    said += [str(words.FORMS_PRESENT[kind]) for kind in words.FORMS_PRESENT if kind in kinds]
+    return ", ".join(said)
 
 
 def client_lines(intervention: Intervention, language: str) -> list[dict[str, str]]:
@@ -213,18 +219,27 @@ def client_lines(intervention: Intervention, language: str) -> list[dict[str, st
 
 def describe(change: dict[str, Any], language: str) -> str:
     """One change in words for staff, e.g. `now fails: 200 → 500`."""
-    values = {k: v for k, v in change.items() if k not in ("code", "regression")}
-    if "sign" in values:
-        values["sign"] = translate(language, f"sitecheck.sign.{values['sign']}")
-    if "kind" in values:
-        values["kind"] = translate(language, f"sitecheck.form.{values['kind']}")
-    for key in ("removed", "added"):
-        if key in values:
-            values[key] = ", ".join(values[key]) or "-"
-    for key in ("before", "after"):
-        if key in values and values[key] is None:
-            values[key] = "-"
-    return translate(language, f"sitecheck.change.{change['code']}", **values)
+    with force_locale(language):
+        values = {k: v for k, v in change.items() if k not in ("code", "regression")}
+        if "sign" in values:
+            values["sign"] = str(words.SIGNS[values["sign"]])
+        if "kind" in values:
+            values["kind"] = str(words.FORM_KINDS[values["kind"]])
+        for key in ("removed", "added"):
+            if key in values:
+                values[key] = ", ".join(values[key]) or "-"
+        for key in ("before", "after"):
+            if key in values and values[key] is None:
+                values[key] = "-"
+        if change["code"] == "size":
+            after = values["after"]
+            return ngettext(
+                "size %(before)s → %(after)s byte",
+                "size %(before)s → %(after)s bytes",
+                after if isinstance(after, int) else 2,
+                **values,
+            )
+        return words.CHANGES[change["code"]] % values
 
 
 def _summary(row: SiteSnapshot | None) -> dict[str, Any] | None:
@@ -266,9 +281,7 @@ def staff_json(
                 "label": label(page["url"], language),
                 "verdict": page["verdict"],
                 "compared": page["compared"],
-                "note": translate(language, f"sitecheck.note.{page['note']}")
-                if page["note"]
-                else None,
+                "note": _in(language, words.PAGE_NOTES[page["note"]]) if page["note"] else None,
                 "changes": [
                     {
                         "code": c["code"],
@@ -291,13 +304,11 @@ def regression_lines(intervention: Intervention, language: str) -> list[str]:
         if page["verdict"] != "regressed":
             continue
         changes = "; ".join(describe(c, language) for c in page["changes"] if c["regression"])
-        lines.append(
-            translate(
-                language,
-                "sitecheck.note.page_line",
-                label=label(page["url"], language),
-                url=page["url"],
-                changes=changes,
-            )
-        )
+        values = {"label": label(page["url"], language), "url": page["url"], "changes": changes}
+        lines.append(_in(language, words.REGRESSED_PAGE) % values)
     return lines
+
+
+def _in(language: str, text: Any) -> str:
+    with force_locale(language):
+        return str(text)

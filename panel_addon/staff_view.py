@@ -35,6 +35,7 @@ from flask import (
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Request
+from flask_babel import gettext
 
 from . import staff_actions, staff_login, staff_queries
 from .clock import now as clock_now
@@ -43,10 +44,12 @@ from .domain.errors import LifecycleError
 from .domain.states import RESOLUTIONS, State
 from .domain.trail import Actor
 from .formatting import zone
-from .i18n import CATALOG, translate
+from .i18n import template_gettext
 from .models import Intervention, db
 from .staff_actions import Target
 from .staff_api import intervention_json, intervention_list_json
+from .staff_labels import ACTIONS as ACTION_WORDS
+from .staff_labels import LABELS, LOGIN_REFUSED
 
 bp = Blueprint("staff_view", __name__, url_prefix="/staff")
 
@@ -85,16 +88,7 @@ def _language() -> str:
     return str(current_app.config["STAFF_LANGUAGE"])
 
 
-def t(key: str, **values: Any) -> str:
-    return translate(_language(), key, **values)
-
-
-def maybe(key: str, fallback: Any) -> str:
-    """The text for `key`, or `fallback` in words when there is none (a newer event type)."""
-    if key in CATALOG["en"]:
-        return t(key)
-    text = str(fallback)
-    return text.replace("_", " ").capitalize() if re.fullmatch(r"[a-z_]+", text) else text
+NONE = "—"
 
 
 def detail(key: str, value: Any) -> str | None:
@@ -108,15 +102,19 @@ def detail(key: str, value: Any) -> str | None:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     if isinstance(value, bool):
-        return t("staff.yes" if value else "staff.no")
+        return gettext("yes") if value else gettext("no")
     return str(value)
 
 
 def label(prefix: str, value: Any) -> str:
-    """The translated word for a state, actor, event type...; the raw value when unknown."""
+    """The word for a state, actor, event type...; the code in words when there is none."""
     if value is None or value == "":
-        return t("staff.none")
-    return maybe(f"staff.{prefix}.{value}", value)
+        return NONE
+    words = LABELS.get(prefix, {}).get(str(value))
+    if words is not None:
+        return str(words)
+    text = str(value)
+    return text.replace("_", " ").capitalize() if re.fullmatch(r"[a-z_]+", text) else text
 
 
 def _moment(value: datetime | str | None) -> datetime | None:
@@ -136,7 +134,7 @@ def when(value: datetime | str | None, short: bool = False) -> str:
 
     moment = _moment(value)
     if moment is None:
-        return t("staff.none")
+        return NONE
     local = moment.astimezone(zone(None, current_app.config["DEFAULT_TIMEZONE"]))
     if short:
         return str(format_datetime(local, "d MMM y, HH:mm", locale=_language()))
@@ -150,18 +148,17 @@ def left(deadline: datetime | str | None) -> str | None:
         return None
     remaining = moment - clock_now()
     if remaining <= timedelta(0):
-        return t("staff.overdue")
+        return gettext("deadline passed")
     minutes = int(remaining.total_seconds() // 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    day = "j" if _language() == "fr" else "d"
     if days:
-        text = f"{days} {day} {hours} h"
+        text = gettext("%(days)d d %(hours)d h", days=days, hours=hours)
     elif hours:
-        text = f"{hours} h {mins:02d} min"
+        text = gettext("%(hours)d h %(minutes)02d min", hours=hours, minutes=mins)
     else:
-        text = f"{max(mins, 1)} min"
-    return t("staff.left", left=text)
+        text = gettext("%(minutes)d min", minutes=max(mins, 1))
+    return gettext("%(left)s left", left=text)
 
 
 def _page_url(**changes: Any) -> str:
@@ -179,10 +176,9 @@ def _page_url(**changes: Any) -> str:
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {
-        "t": t,
         "label": label,
-        "maybe": maybe,
         "detail": detail,
+        "action_words": ACTION_WORDS,
         "when": when,
         "left": left,
         "lang": _language(),
@@ -192,12 +188,16 @@ def _template_helpers() -> dict[str, Any]:
         "page_url": _page_url,
         "admin_url": current_app.config.get("WHMCS_ADMIN_URL"),
         "states": [s.value for s in State],
+        **template_gettext(_language()),
     }
 
 
-def _message(status: int, key: str, again: bool = False) -> Response:
+def _message(status: int, message: str, again: bool = False) -> Response:
     page = render_template(
-        "staff/message.html", title=t("staff.error.title"), message=t(key), again=again
+        "staff/message.html",
+        title=gettext("This page cannot be shown"),
+        message=message,
+        again=again,
     )
     return make_response(page, status)
 
@@ -212,12 +212,12 @@ def _require_staff() -> Response | None:
     staff = session.get("staff")
     if not isinstance(staff, str) or staff_login.session_expired(session.get("since")):
         session.clear()
-        return _message(401, "staff.session.ended", again=True)
+        return _message(401, gettext("Your session has ended."), again=True)
     if request.method == "POST":
         sent = request.form.get("csrf", "")
         expected = session.get("csrf", "")
         if not expected or not hmac.compare_digest(sent.encode(), str(expected).encode()):
-            return _message(400, "staff.error.csrf")
+            return _message(400, gettext("This form has expired. Reload the page and try again."))
     g.staff = staff
     return None
 
@@ -267,14 +267,17 @@ def login_post(token: str) -> ResponseReturnValue:
 
 def _login_refused(exc: staff_login.LoginError) -> Response:
     status = 400 if exc.reason == "invalid" else 410
-    return _message(status, f"staff.login.{exc.reason}", again=True)
+    return _message(status, str(LOGIN_REFUSED[exc.reason]), again=True)
 
 
 @bp.post("/logout")
 def logout() -> Response:
     session.clear()
     page = render_template(
-        "staff/message.html", title=t("staff.app"), message=t("staff.session.out"), again=True
+        "staff/message.html",
+        title=gettext("Intervention sign-off"),
+        message=gettext("You are signed out."),
+        again=True,
     )
     return make_response(page)
 
@@ -290,7 +293,7 @@ def index() -> Response:
     try:
         found = staff_queries.page(args)
     except staff_queries.FilterError as exc:
-        error = t("staff.error.filter", detail=str(exc))
+        error = gettext("Invalid filter: %(detail)s", detail=str(exc))
         found = staff_queries.Page([], None, None)
     rows = intervention_list_json(found.items)
     page = render_template(
@@ -348,7 +351,7 @@ def _site_check_rows(value: Any) -> list[dict[str, Any]]:
 def _get_or_404(panel_id: str) -> Intervention | Response:
     iv = lifecycle.get_by_panel_id(panel_id)
     if iv is None:
-        return _message(404, "staff.error.notfound")
+        return _message(404, gettext("No intervention has this id."))
     return iv
 
 
@@ -396,7 +399,7 @@ def act(panel_id: str, action: str) -> ResponseReturnValue:
     """Carry out one staff action (staff_actions.py) in the staff member's name, and go back."""
     row = staff_actions.BY_NAME.get(action)
     if row is None:
-        return _message(404, "staff.error.notfound")
+        return _message(404, gettext("No intervention has this id."))
     found = _get_or_404(panel_id)
     if isinstance(found, Response):
         return found
@@ -409,13 +412,13 @@ def act(panel_id: str, action: str) -> ResponseReturnValue:
             row, Target(iv.client, iv), request.form, actor, clock_now()
         )
     except staff_actions.ParamError as exc:
-        flash(t("staff.error.refused", detail=str(exc)), "error")
+        flash(gettext("Not possible: %(detail)s", detail=str(exc)), "error")
     except LifecycleError:
         db.session.refresh(iv)
-        flash(t("staff.error.refused", detail=label("state", iv.state)), "error")
+        flash(gettext("Not possible: %(detail)s", detail=label("state", iv.state)), "error")
     else:
         if not changed:
-            flash(t("staff.done.nothing"), "info")
+            flash(gettext("Nothing to change: it was already so."), "info")
         else:
-            flash(t(f"staff.done.{action}"), "ok")
+            flash(str(ACTION_WORDS[action].done), "ok")
     return redirect(url_for("staff_view.show", panel_id=panel_id), code=303)

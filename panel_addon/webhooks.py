@@ -20,8 +20,8 @@ from .domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from .domain.trail import PANEL
 from .errors import ApiError
 from .formatting import clean_text
+from .i18n import normalise_language
 from .models import Intervention, WebhookDelivery, db
-from .settings import normalise_language
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)

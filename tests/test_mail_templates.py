@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import re
 import tomllib
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import jinja2
 import pytest
+from flask import Flask
 
 import mail_templates
 from panel_addon import mailer
@@ -86,6 +88,13 @@ def _visible_text(markup: str) -> str:
 
 def _token_links(text: str) -> list[str]:
     return re.findall(r"https?://\S*/i/\S+", text)
+
+
+@pytest.fixture(autouse=True)
+def _catalogs(app: Flask) -> Iterator[None]:
+    """Mails are rendered from the app's gettext catalogs, as the worker does."""
+    with app.app_context():
+        yield
 
 
 @pytest.mark.parametrize(("name", "language"), EVERY_MAIL)
@@ -273,16 +282,22 @@ def test_subjects_are_one_line_even_with_hostile_values(name: str, language: str
 
 
 def test_a_hosts_override_directory_takes_precedence(tmp_path: Path) -> None:
-    branded = tmp_path / "completion_request" / "fr"
+    branded = tmp_path / "completion_request"
     branded.mkdir(parents=True)
-    (branded / "subject.txt").write_text("Chez Exemple : {{ site }}\n", encoding="utf-8")
+    (branded / "subject.txt").write_text(
+        "Example Hosting | {% trans %}Intervention completed on {{ site }}{% endtrans %}\n",
+        encoding="utf-8",
+    )
 
-    mail = render("completion_request", "fr", FULL, override_dir=str(tmp_path))
+    french = render("completion_request", "fr", FULL, override_dir=str(tmp_path))
+    english = render("completion_request", "en", FULL, override_dir=str(tmp_path))
 
-    assert mail.subject == "Chez Exemple : boutique-exemple.fr"
+    # The host's template, its sentence from the catalogs in each language.
+    assert french.subject == "Example Hosting | Intervention terminée sur boutique-exemple.fr"
+    assert english.subject == "Example Hosting | Intervention completed on boutique-exemple.fr"
     # The parts the host did not copy come from the package.
-    assert VALIDATE_URL in mail.text
-    assert render("completion_request", "fr", FULL).subject != mail.subject
+    assert VALIDATE_URL in french.text and "Bonjour Marie Dupont," in french.text
+    assert render("completion_request", "fr", FULL).subject != french.subject
 
 
 def test_an_override_layout_brands_every_html_mail(tmp_path: Path) -> None:
@@ -308,15 +323,26 @@ def test_an_unknown_language_falls_back_to_english() -> None:
     assert '<html lang="en"' in mail.html
 
 
-def test_a_missing_language_in_the_override_falls_back_per_mail(tmp_path: Path) -> None:
-    only_french = tmp_path / "custom" / "fr"
+def test_an_override_may_write_a_part_for_one_language(tmp_path: Path) -> None:
+    only_french = tmp_path / "validated" / "fr"
     only_french.mkdir(parents=True)
-    for part, body in (("subject.txt", "Sujet"), ("body.txt", "Texte"), ("body.html", "<p>")):
-        (only_french / part).write_text(body, encoding="utf-8")
+    (only_french / "subject.txt").write_text("Merci, {{ client_name }} !", encoding="utf-8")
 
-    mail = render("custom", "en", {}, override_dir=str(tmp_path))
+    french = render("validated", "fr", FULL, override_dir=str(tmp_path))
+    english = render("validated", "en", FULL, override_dir=str(tmp_path))
 
-    assert (mail.subject, mail.text) == ("Sujet", "Texte\n")
+    assert french.subject == "Merci, Marie Dupont !"
+    assert english.subject == "Intervention on boutique-exemple.fr validated: thank you"
+    assert "Bonjour Marie Dupont," in french.text
+
+
+def test_a_mail_missing_a_part_raises(tmp_path: Path) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "subject.txt").write_text("Subject", encoding="utf-8")
+
+    with pytest.raises(jinja2.TemplateNotFound):
+        render("custom", "en", {}, override_dir=str(tmp_path))
 
 
 def test_a_missing_template_raises() -> None:
@@ -339,11 +365,12 @@ def test_templates_ship_inside_the_package(monkeypatch: pytest.MonkeyPatch, tmp_
     shipped = {path for pattern in globs for path in package_dir.glob(pattern)}
 
     for name in MAIL_NAMES:
-        for language in LANGUAGES:
-            for part in ("subject.txt", "body.txt", "body.html"):
-                path = package_dir / name / language / part
-                assert path.is_file(), path
-                assert path in shipped, f"{path} is not package data"
+        for part in ("subject.txt", "body.txt", "body.html"):
+            path = package_dir / name / part
+            assert path.is_file(), path
+            assert path in shipped, f"{path} is not package data"
+    for path in (package_dir / "_shared").iterdir():
+        assert path in shipped, f"{path} is not package data"
     assert package_dir / "_layout.html" in shipped
 
     loader = template_environment(None).loader

@@ -111,7 +111,7 @@ def test_a_broken_checkout_holds_the_mail_and_tells_the_technician_first(
 
     # The technician knows, in the ticket; the client has not been mailed.
     assert mailbox.received() == []
-    [note] = [n for n in panel.ticket_notes(TICKET) if "page(s)" in n]
+    [note] = [n for n in panel.ticket_notes(TICKET) if "1 page en régression" in n]
     assert "Page de commande" in note and "500" in note
     assert "RETENU" in note  # STAFF_LANGUAGE defaults to DEFAULT_LANGUAGE (fr)
     body = staff_view(client)

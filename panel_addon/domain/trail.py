@@ -14,8 +14,8 @@ from typing import Any
 from flask import current_app
 
 from .. import outbox
-from ..i18n import translate
 from ..models import Event, Intervention, db
+from ..notes import note_text
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def add_event(
 
 def staff_words(key: str, **values: Any) -> str:
     """A text for staff, in STAFF_LANGUAGE."""
-    return translate(current_app.config["STAFF_LANGUAGE"], key, **values)
+    return note_text(current_app.config["STAFF_LANGUAGE"], key, **values)
 
 
 def ticket_note(intervention: Intervention, key: str, now: datetime, **values: Any) -> None:
@@ -94,4 +94,4 @@ def ticket_note(intervention: Intervention, key: str, now: datetime, **values: A
 def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
     """The text of a ticket note `ticket_note` scheduled."""
     panel_id = html.escape(intervention.panel_id, quote=False)
-    return translate(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
+    return note_text(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])

@@ -11,8 +11,8 @@ from flask import current_app
 from .. import outbox
 from ..clock import now as clock_now
 from ..domain.trail import SYSTEM, add_event, ticket_note_text
-from ..i18n import translate
 from ..models import Client, Intervention, Task, db
+from ..notes import note_text
 from ..panels import Panel, PanelError, configured_panel
 from ..panels.notes import add_ineligible_line, remove_ineligible_line
 
@@ -90,7 +90,7 @@ def update_ticket(task: Task, now: datetime) -> dict[str, Any] | None:
 
 
 def _ineligible_line(payload: dict[str, Any]) -> str:
-    return translate(
+    return note_text(
         current_app.config["STAFF_LANGUAGE"],
         "internal_note.line",
         since=payload.get("since") or "-",
