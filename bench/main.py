@@ -549,8 +549,9 @@ class Bench:
                 conn.execute(f"VACUUM (ANALYZE) {table}")
 
     def _measure(self, app: Any, now: datetime, explain: bool) -> dict[str, float]:
-        from panel_addon import outbox, staff_queries
+        from panel_addon import outbox
         from panel_addon.models import db
+        from panel_addon.web import staff_queries
 
         client = app.test_client()
         auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}

@@ -43,23 +43,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     i18n.init_app(app)
 
-    from . import client_pages, errors, openapi, ratelimit, staff_api, web, webhooks
+    from . import web
 
-    errors.init_app(app)
     web.init_app(app)
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(client_pages.bp)
-    app.register_blueprint(staff_api.bp)
-    from . import staff_view
-
-    staff_view.init_app(app)
-    # After the blueprints: each group of limited routes is one of them.
-    ratelimit.init_app(app)
-    app.register_blueprint(openapi.bp)
-    if app.config["MAIL_BACKEND"] == "outbox":
-        from . import dev_outbox
-
-        app.register_blueprint(dev_outbox.bp)
 
     from . import cli
 

@@ -2,7 +2,7 @@
 no stack trace in a body, and no JSON error out of the contract's shape.
 
 Schemathesis generates valid and invalid requests for every operation from
-`panel_addon/openapi.yaml` and sends them to the app in-process, on PostgreSQL (which,
+`panel_addon/web/openapi.yaml` and sends them to the app in-process, on PostgreSQL (which,
 unlike SQLite, refuses NUL characters), with data to find: an intervention and a client.
 """
 
@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from panel_addon.openapi import spec
+from panel_addon.web.openapi import spec
 
 from .flow import complete, send
 from .support import STAFF_TOKEN, signed_headers, started_data
@@ -102,7 +102,7 @@ def test_every_route_is_described(app: Flask) -> None:
             for method in sorted((rule.methods or set()) - {"OPTIONS", "HEAD"}):
                 if method.lower() not in paths.get(path, {}):
                     missing.append(f"{method} {path}")
-    assert not missing, f"routes missing from panel_addon/openapi.yaml: {missing}"
+    assert not missing, f"routes missing from panel_addon/web/openapi.yaml: {missing}"
     described = {f"{m.upper()} {p}" for p, ops in paths.items() for m in ops if m != "parameters"}
     served = {
         f"{method} {path}"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from panel_addon.domain import lifecycle
 from panel_addon.models import Client, Event, Task, db
-from panel_addon.staff_actions import ACTIONS, StaffAction
+from panel_addon.web.staff_actions import ACTIONS, StaffAction
 
 from .flow import complete, run_due, send
 from .loopback_site import LoopbackSite

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from panel_addon.models import Intervention, db
-from panel_addon.staff_queries import RECENT
+from panel_addon.web.staff_queries import RECENT
 
 from .flow import complete, send, start
 from .support import STAFF_TOKEN

@@ -13,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, inspect, select
 
-from panel_addon import staff_actions, staff_view
 from panel_addon.domain import lifecycle
 from panel_addon.models import Client, Event, Intervention, StaffLogin, Task, db
+from panel_addon.web import staff_actions, staff_view
 
 from .flow import complete, run_due, send, start
 from .support import STAFF_TOKEN, ManualClock, mail_links, started_data

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .domain import eligibility, lifecycle
-from .domain.errors import InvalidRequestError, LifecycleError
-from .domain.states import RESOLUTIONS, BackupState, State
-from .domain.trail import Actor
-from .formatting import clean_text
-from .models import Client, Intervention, db
+from ..domain import eligibility, lifecycle
+from ..domain.errors import InvalidRequestError, LifecycleError
+from ..domain.states import RESOLUTIONS, BackupState, State
+from ..domain.trail import Actor
+from ..formatting import clean_text
+from ..models import Client, Intervention, db
 
 __all__ = ["ACTIONS", "BY_NAME", "ParamError", "StaffAction", "Target", "offered", "perform"]
 

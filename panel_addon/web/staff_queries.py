@@ -15,9 +15,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, and_, func, or_, select
 
-from .domain.states import BackupState, State
-from .formatting import zone
-from .models import Intervention, db
+from ..domain.states import BackupState, State
+from ..formatting import zone
+from ..models import Intervention, db
 
 PAGE_MAX = 200
 PAGE_DEFAULT = 50

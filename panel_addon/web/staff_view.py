@@ -37,15 +37,15 @@ from flask.typing import ResponseReturnValue
 from flask.wrappers import Request
 from flask_babel import gettext
 
+from ..clock import now as clock_now
+from ..domain import lifecycle
+from ..domain.errors import LifecycleError
+from ..domain.states import RESOLUTIONS, State
+from ..domain.trail import Actor
+from ..formatting import zone
+from ..i18n import template_gettext
+from ..models import Intervention, db
 from . import staff_actions, staff_login, staff_queries
-from .clock import now as clock_now
-from .domain import lifecycle
-from .domain.errors import LifecycleError
-from .domain.states import RESOLUTIONS, State
-from .domain.trail import Actor
-from .formatting import zone
-from .i18n import template_gettext
-from .models import Intervention, db
 from .staff_actions import Target
 from .staff_api import intervention_json, intervention_list_json
 from .staff_labels import ACTIONS as ACTION_WORDS

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 from flask import Blueprint, Response, abort, current_app, make_response, render_template
 
-from .mail import outbox_dir
+from ..mail import outbox_dir
 
 bp = Blueprint("dev_outbox", __name__, url_prefix="/dev/outbox")
 _NAME = re.compile(r"^[\w\-.]+\.eml$")

@@ -14,16 +14,16 @@ from flask import (
     request,
 )
 
-from .clock import now as clock_now
-from .domain import lifecycle
-from .domain.errors import TransitionError, WindowClosedError
-from .domain.states import State
-from .domain.trail import Actor
-from .formatting import clean_text, format_datetime
-from .i18n import languages, template_gettext
-from .models import Intervention, db
-from .site_check import client_lines
-from .tokens import LinkError, link_url, resolve
+from ..clock import now as clock_now
+from ..domain import lifecycle
+from ..domain.errors import TransitionError, WindowClosedError
+from ..domain.states import State
+from ..domain.trail import Actor
+from ..formatting import clean_text, format_datetime
+from ..i18n import languages, template_gettext
+from ..models import Intervention, db
+from ..site_check import client_lines
+from ..tokens import LinkError, link_url, resolve
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as ResponseBase
@@ -35,8 +35,9 @@ MESSAGE_MAX = 5000
 
 def _language_for(intervention: Intervention | None) -> str:
     spoken = languages()
-    if intervention is not None and intervention.client.language in spoken:
-        return intervention.client.language
+    known = intervention.client.language if intervention is not None else None
+    if known and known in spoken:
+        return known
     best = request.accept_languages.best_match(spoken) if request else None
     return best or current_app.config["DEFAULT_LANGUAGE"]
 

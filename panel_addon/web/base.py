@@ -8,8 +8,8 @@ from functools import cache
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
-from . import queues
-from .models import db
+from .. import queues
+from ..models import db
 
 log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)

@@ -20,8 +20,8 @@ from itsdangerous.timed import TimestampSigner
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from .clock import now as clock_now
-from .models import StaffLogin, db
+from ..clock import now as clock_now
+from ..models import StaffLogin, db
 
 SALT = "intervention-signoff.staff-login"
 ADMIN_MAX = 200

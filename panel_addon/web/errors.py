@@ -14,8 +14,9 @@ from flask_limiter import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from ..models import db
 from . import ratelimit
-from .models import db
+from .client_pages import error_page
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ def init_app(app: Flask) -> None:
             if status == 405 and exc.get_response().headers.get("Allow"):
                 response.headers["Allow"] = exc.get_response().headers["Allow"]
             return response
-        from .client_pages import error_page
-
         return _retry_after(exc, error_page(status))
 
     @app.errorhandler(DataError)
@@ -91,8 +90,6 @@ def init_app(app: Flask) -> None:
         _safe_rollback()
         if _wants_json():
             return error_response(400, "invalid_value", "a value in the request cannot be stored")
-        from .client_pages import error_page
-
         return error_page(400)
 
     @app.errorhandler(OperationalError)
@@ -106,8 +103,6 @@ def init_app(app: Flask) -> None:
             )
             response.headers["Retry-After"] = "5"
             return response
-        from .client_pages import error_page
-
         return error_page(503)
 
     @app.errorhandler(Exception)
@@ -116,8 +111,6 @@ def init_app(app: Flask) -> None:
         _safe_rollback()
         if _wants_json():
             return error_response(500, "internal_error", "an unexpected error occurred")
-        from .client_pages import error_page
-
         return error_page(500)
 
 

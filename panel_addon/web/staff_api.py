@@ -10,13 +10,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
-from . import site_check, staff_actions, staff_login, staff_queries
-from .clock import now as clock_now
-from .domain import lifecycle
-from .domain.errors import InvalidRequestError, NotFoundError, TransitionError
-from .domain.trail import Actor
+from .. import site_check
+from ..clock import now as clock_now
+from ..domain import lifecycle
+from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
+from ..domain.trail import Actor
+from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
+from . import staff_actions, staff_login, staff_queries
 from .errors import ApiError
-from .models import Client, Event, Intervention, SiteSnapshot, Task, db
 from .staff_actions import StaffAction, Target
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")

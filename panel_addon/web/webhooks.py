@@ -13,15 +13,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from .clock import now as clock_now
-from .database import insert_for
-from .domain import lifecycle
-from .domain.errors import InvalidRequestError, NotFoundError, TransitionError
-from .domain.trail import PANEL
+from ..clock import now as clock_now
+from ..database import insert_for
+from ..domain import lifecycle
+from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
+from ..domain.trail import PANEL
+from ..formatting import clean_text
+from ..i18n import normalise_language
+from ..models import Intervention, WebhookDelivery, db
 from .errors import ApiError
-from .formatting import clean_text
-from .i18n import normalise_language
-from .models import Intervention, WebhookDelivery, db
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
