@@ -65,10 +65,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Client IPs in the event trail come from X-Forwarded-For, set by our own proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
-    from . import database, mail
+    from . import database
 
     database.init_app(app)
-    mail.init_app(app)
     with app.app_context():
         from .models import db
 

@@ -14,7 +14,6 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
-from flask_mail import BadHeaderError
 from sqlalchemy import select
 
 from . import lifecycle, mailer, site_check, tasks  # site_check registers its tasks too
@@ -108,7 +107,9 @@ def _round_left(left: timedelta) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def build_message(intervention: Intervention, template: str, now: datetime) -> Message:
+def build_message(
+    intervention: Intervention, template: str, now: datetime, message_id: str
+) -> Message:
     language = intervention.client.language or current_app.config["DEFAULT_LANGUAGE"]
     rendered = mailer.render(
         template,
@@ -116,15 +117,13 @@ def build_message(intervention: Intervention, template: str, now: datetime) -> M
         mail_context(intervention, language, now),
         current_app.config.get("MAIL_TEMPLATES_DIR"),
     )
-    message = Message(
+    return Message(
+        to=intervention.client.email,
         subject=rendered.subject,
-        recipients=[intervention.client.email],
-        body=rendered.text,
+        text=rendered.text,
         html=rendered.html,
-        sender=current_app.config["MAIL_DEFAULT_SENDER"],
-        extra_headers={"Auto-Submitted": "auto-generated"},
+        message_id=message_id,
     )
-    return message
 
 
 def _send_batch(batch: list[Task], now: datetime) -> None:
@@ -160,8 +159,7 @@ def _send_claimed(batch: list[Task], now: datetime) -> None:
             tasks.mark_skipped(task, now, "no longer wanted")
             continue
         try:
-            message = build_message(intervention, template, now)
-            message.msgId = _message_id(task)
+            message = build_message(intervention, template, now, _message_id(task))
             wanted.append((task, message))
         except Exception as exc:  # noqa: BLE001 - a broken template must not stop the batch
             log.exception("mail %s for task %s could not be rendered", template, task.id)
@@ -198,7 +196,9 @@ def _message_id(task: Task) -> str:
 def _send_one(session: MailSession, task: Task, message: Message) -> None:
     now = clock_now()
     try:
-        session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{task.id}-{task.payload.get('template')}")
+        sent = session.send(
+            message, name=f"{now:%Y%m%d-%H%M%S}-{task.id}-{task.payload.get('template')}"
+        )
     except smtplib.SMTPRecipientsRefused as exc:
         tasks.mark_failed(task, now, f"recipient refused: {_smtp_error(exc)}")
         _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
@@ -208,14 +208,14 @@ def _send_one(session: MailSession, task: Task, message: Message) -> None:
             _mail_event(task, now, "mail_refused", error=_smtp_error(exc))
         else:
             raise
-    except (BadHeaderError, UnicodeError, ValueError) as exc:
+    except ValueError as exc:
         # The message itself cannot be sent (an address with a line break in it): no retry
         # can help, and it must not hold up the rest of the batch.
         tasks.mark_failed(task, now, f"message refused before sending: {type(exc).__name__}")
         _mail_event(task, now, "mail_refused", error=type(exc).__name__)
     else:
-        tasks.mark_done(task, now, {"message_id": message.msgId})
-        _mail_event(task, now, "mail_sent", message_id=message.msgId, to=message.recipients[0])
+        tasks.mark_done(task, now, {"message_id": sent.message_id})
+        _mail_event(task, now, "mail_sent", message_id=sent.message_id, to=message.to)
     # Committing right after each send keeps the window for a repeated mail to one message.
     tasks.commit_and_kick()
 
