@@ -46,7 +46,7 @@ class _App(Flask):
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the service: settings (fail fast), database, mail, blueprints, CLI."""
+    """Build the service: settings (fail fast), database, blueprints, CLI."""
     app = _App(__name__, instance_relative_config=True)
     settings.load(app.config, test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)

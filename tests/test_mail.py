@@ -252,6 +252,7 @@ def test_the_dev_outbox_keeps_the_bytes_it_would_have_sent(
     make_app: Any, sink: SmtpSink, tmp_path: Path
 ) -> None:
     app = make_app(MAIL_BACKEND="outbox")
+    app.instance_path = str(tmp_path / "instance")
     message = a_message(text="Bonjour Camille,\n\n" + "é" * 2000 + "\n")
     with app.app_context(), MailSession() as session:
         sent = session.send(message, name="20261126-090000-1-completion_request")
