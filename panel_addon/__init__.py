@@ -17,7 +17,7 @@ __all__ = ["create_app"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the service: settings (fail fast), database, mail, blueprints, CLI."""
+    """Build the service: settings (fail fast), database, outbox, translations, web, CLI."""
     app = Flask(__name__, instance_relative_config=True)
     settings.load(app.config, test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -36,11 +36,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Client IPs in the event trail come from X-Forwarded-For, set by our own proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
-    from . import database, i18n, mail, outbox
+    from . import database, i18n, outbox
 
     database.init_app(app)
     outbox.init_app(app)
-    mail.init_app(app)
     i18n.init_app(app)
 
     from . import web

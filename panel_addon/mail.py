@@ -1,165 +1,183 @@
-"""Sending mail: Flask-Mail over SMTP with a timeout, or a readable outbox in development."""
+"""Client mail: built by the standard library's email package, sent over SMTP or to the dev outbox.
+
+Every message is built under `email.policy.SMTP` (CRLF line ends, headers folded, non-ASCII
+header text as RFC 2047 encoded words) with quoted-printable bodies, so no line on the wire
+comes near RFC 5322's 998 characters, however long a line a technician typed. Header values
+go through the email package's parser, which refuses a line break in any of them: nothing
+a client or a technician typed can add a header.
+"""
 
 from __future__ import annotations
 
-import functools
-import secrets
+import contextlib
+import hashlib
 import smtplib
-import time
-from base64 import b64encode
-from email.utils import formataddr, formatdate, parseaddr
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import flask_mail
 from flask import Flask, current_app
-from flask_mail import Connection, Mail
 
-mail = Mail()
-
-
-def _crlf(text: str) -> str:
-    """Every line end (CRLF, CR or LF) as CRLF."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+from .clock import now as clock_now
 
 
-class Message(flask_mail.Message):
-    """Flask-Mail's message, written out for the wire about five times faster.
+@dataclass(frozen=True)
+class Message:
+    """One mail to one client: a subject, and the same content as text and as HTML."""
 
-    Profiling the mass mailing showed Flask-Mail's `as_bytes` costing twice the SMTP
-    exchange itself: the email package encodes the Subject and the names (RFC 2047)
-    three times over, re-parses every header of every part, and compiles a regex for
-    each boundary it invents. A client mail always has the same shape (text and HTML
-    alternatives, UTF-8, 8bit, as Flask-Mail builds it), so it is written directly;
-    any other message (attachments, Cc, Reply-To) goes through Flask-Mail unchanged.
+    to: str
+    subject: str
+    text: str
+    html: str
+    # Given by the caller, the same for every attempt at one piece of work: should a mail
+    # go out twice, the copies share it, and mail services show only one.
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message the server accepted.
+
+    `sha256` is the hex SHA-256 of the message exactly as given to SMTP `DATA` (CRLF line
+    ends, before dot-stuffing); `reply` is the server's final reply to it, code first
+    (`250 2.0.0 Ok: queued as 4Bq...`), or where the dev outbox wrote it.
     """
 
-    def as_bytes(self) -> bytes:
-        sender = _address_header(str(self.sender))
-        recipients = [_address_header(str(r)) for r in self.recipients]
-        if (
-            self.attachments
-            or self.cc
-            or self.reply_to
-            or set(self.alts) != {"html"}
-            or self.charset not in (None, "utf-8")
-            or self.body is None
-            or sender is None
-            or None in recipients
-        ):
-            return super().as_bytes()
-        outer, inner = _boundary(), _boundary()
-        date = self.date if self.date is not None else time.time()
-        lines = [
-            f'Content-Type: multipart/mixed; boundary="{outer}"',
-            "MIME-Version: 1.0",
-            *([f"Subject: {_encoded_words(self.subject)}"] if self.subject else []),
-            f"From: {sender}",
-            f"To: {', '.join(dict.fromkeys(r for r in recipients if r))}",
-            f"Date: {formatdate(date, localtime=True)}",
-            f"Message-ID: {self.msgId}",
-            *(f"{k}: {_encoded_words(v)}" for k, v in (self.extra_headers or {}).items()),
-            "",
-            f"--{outer}",
-            "Content-Type: multipart/alternative;",
-            f' boundary="{inner}"',
-            "MIME-Version: 1.0",
-            "",
-        ]
-        for subtype, text in (("plain", self.body), ("html", self.alts["html"])):
-            lines += [
-                f"--{inner}",
-                f'Content-Type: text/{subtype}; charset="utf-8"',
-                "MIME-Version: 1.0",
-                f"Content-Transfer-Encoding: {'7bit' if text.isascii() else '8bit'}",
-                "",
-                _crlf(text),
-            ]
-        lines += [f"--{inner}--", "", f"--{outer}--", ""]
-        return "\r\n".join(lines).encode("utf-8")
+    message_id: str
+    sha256: str
+    reply: str
 
 
-def _boundary() -> str:
-    # 128 random bits: cannot occur in the body by chance, so the body is not scanned.
-    return f"==============={secrets.token_hex(16)}=="
+def recipient(value: str) -> Address:
+    """`value` as the one address an SMTP server can take; ValueError for anything else.
+
+    A domain name in Unicode (`café.fr`) is given in its IDNA form, in the header as in the
+    envelope; a local part in Unicode would need SMTPUTF8 and is refused.
+    """
+    if len(value.splitlines()) != 1:
+        raise ValueError("a mail address must be one line")
+    header = policy.SMTP.header_factory("To", value)
+    if header.defects or len(header.addresses) != 1:
+        raise ValueError("not one mail address")
+    address = header.addresses[0]
+    if not address.domain:
+        raise ValueError("a mail address needs a domain")
+    domain = address.domain
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
+    return Address(address.display_name, address.username, domain)
 
 
-def _encoded_words(text: str) -> str:
-    """A header value: printable ASCII as it is, else RFC 2047 base64 words (UTF-8)."""
-    if "\r" in text or "\n" in text:
-        raise flask_mail.BadHeaderError("a header value holds a line break")
-    if text.isascii() and text.isprintable():
-        return text
-    words, chunk = [], b""
-    for char in text:
-        encoded = char.encode("utf-8")
-        # 45 bytes make 60 base64 characters: each word stays within 75 characters.
-        if len(chunk) + len(encoded) > 45:
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
-    return "\r\n ".join(f"=?utf-8?b?{b64encode(word).decode('ascii')}?=" for word in words)
+def build(
+    message: Message, sender: str, date: datetime, reply_to: str | None = None
+) -> EmailMessage:
+    """The message as the email package writes it: text and HTML alternatives, UTF-8.
+
+    Raises ValueError when a header value holds a line break or the recipient is not one
+    usable address.
+    """
+    mail = EmailMessage(policy=policy.SMTP)
+    mail["Subject"] = message.subject
+    mail["From"] = sender
+    mail["To"] = recipient(message.to)
+    if reply_to:
+        mail["Reply-To"] = reply_to
+    mail["Date"] = date
+    mail["Message-ID"] = message.message_id
+    # RFC 3834: out-of-office and other auto-responders do not answer it.
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(message.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    mail.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return mail
 
 
-@functools.lru_cache(maxsize=1024)
-def _address_header(address: str) -> str | None:
-    """`Name <addr>` for a header (the name encoded); None for what Flask-Mail must do."""
-    if "\r" in address or "\n" in address:
-        return None
-    name, addr = parseaddr(address)
-    if not addr or not addr.isascii() or not addr.isprintable() or " " in addr:
-        return None
-    if not name:
-        return addr
-    if name.isascii() and name.isprintable():
-        return formataddr((name, addr))
-    return f"{_encoded_words(name)} <{addr}>"
+def send_data(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], data: bytes
+) -> tuple[int, str]:
+    """Send one message on an open connection; the server's final reply to its `DATA`.
+
+    `smtplib.SMTP.sendmail` does the same but keeps that reply to itself. Raises as
+    `sendmail` does: SMTPSenderRefused, SMTPRecipientsRefused (every recipient refused),
+    SMTPDataError; the connection is ready for the next message after a refusal.
+    """
+    smtp.ehlo_or_helo_if_needed()
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for address in recipients:
+        code, reply = smtp.rcpt(address)
+        if code not in (250, 251):
+            refused[address] = (code, reply)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _reset(smtp, code)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    try:
+        code, reply = smtp.data(data)
+    except smtplib.SMTPDataError as exc:
+        # `DATA` itself refused (no 354): the recipients are still pending, clear them.
+        _reset(smtp, exc.smtp_code)
+        raise
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return code, reply.decode("utf-8", "replace")
 
 
-def init_app(app: Flask) -> None:
-    # Flask-Mail suppresses sending under TESTING; our tests talk to a real SMTP server.
-    app.config.setdefault("MAIL_SUPPRESS_SEND", False)
-    mail.init_app(app)
+def _reset(smtp: smtplib.SMTP, code: int) -> None:
+    # 421: the server is closing the connection; otherwise clear the transaction.
+    if code == 421:
+        smtp.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def connect(config: Any) -> smtplib.SMTP:
+    """An SMTP connection as the MAIL_* settings describe, with MAIL_TIMEOUT on every wait."""
+    timeout = config["MAIL_TIMEOUT"].total_seconds()
+    smtp: smtplib.SMTP
+    if config["MAIL_USE_SSL"]:
+        smtp = smtplib.SMTP_SSL(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout)
+    else:
+        smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=timeout)
+    try:
+        if config["MAIL_USE_TLS"]:
+            smtp.starttls()
+        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
 
 
 def outbox_dir(app: Flask | None = None) -> Path:
     return Path((app or current_app).instance_path) / "outbox"
 
 
-class _TimeoutConnection(Connection):
-    """Flask-Mail's connection, with the socket timeout Flask-Mail itself lacks."""
-
-    def __init__(self, state: Any, timeout: float) -> None:
-        super().__init__(state)
-        self.timeout = timeout
-
-    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
-        host: smtplib.SMTP | smtplib.SMTP_SSL
-        if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout)
-        else:
-            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
-        if self.mail.use_tls:
-            host.starttls()
-        if self.mail.username and self.mail.password:
-            host.login(self.mail.username, self.mail.password)
-        return host
-
-
 class MailSession:
     """One connection for a batch of messages: SMTP, or files in the dev outbox."""
 
     def __init__(self) -> None:
-        self.backend = current_app.config["MAIL_BACKEND"]
-        self._connection: _TimeoutConnection | None = None
+        config = current_app.config
+        self.backend: str = config["MAIL_BACKEND"]
+        self.sender: str = config["MAIL_DEFAULT_SENDER"]
+        self.reply_to: str | None = config.get("MAIL_REPLY_TO")
+        self.smtp: smtplib.SMTP | None = None
 
     def __enter__(self) -> MailSession:
         if self.backend == "smtp":
-            timeout = current_app.config["MAIL_TIMEOUT"].total_seconds()
-            self._connection = _TimeoutConnection(current_app.extensions["mail"], timeout)
-            self._connection.__enter__()
+            self.smtp = connect(current_app.config)
         else:
             outbox_dir().mkdir(parents=True, exist_ok=True)
         return self
@@ -170,22 +188,31 @@ class MailSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._connection is not None and self._connection.host is not None:
+        if self.smtp is not None:
             try:
-                self._connection.host.quit()
+                self.smtp.quit()
             except (smtplib.SMTPException, OSError):
-                self._connection.host.close()
-            self._connection.host = None
+                self.smtp.close()
+            self.smtp = None
 
-    def send(self, message: Message, name: str) -> None:
-        """Send one message; `name` names the outbox file in development."""
-        if self._connection is not None:
-            self._connection.send(message)
-            return
+    def send(self, message: Message, name: str) -> Sent:
+        """Build and send one message; `name` names its file in the dev outbox.
+
+        Raises ValueError for a message that cannot be written (a line break in a header
+        value, no usable recipient), smtplib's errors for one the server refused.
+        """
+        mail = build(message, self.sender, clock_now(), self.reply_to)
+        data = mail.as_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if self.smtp is not None:
+            sender = mail["From"].addresses[0].addr_spec
+            code, reply = send_data(self.smtp, sender, [mail["To"].addresses[0].addr_spec], data)
+            return Sent(message.message_id, digest, f"{code} {reply}")
         path = outbox_dir() / f"{name}.eml"
-        path.write_bytes(message.as_bytes())
+        path.write_bytes(data)
         current_app.logger.info(
             "mail to %s written to the dev outbox: %s (see /dev/outbox)",
-            ", ".join(str(r) for r in message.recipients),
+            message.to,
             message.subject,
         )
+        return Sent(message.message_id, digest, f"written to the dev outbox as {path.name}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from email import policy
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
+    "MAIL_REPLY_TO": None,
     "MAIL_TIMEOUT": "30s",
     "MAIL_BACKEND": "smtp",
     "MAIL_TEMPLATES_DIR": None,
@@ -207,7 +210,40 @@ def validate(config: dict[str, Any]) -> None:
         raise SettingsError(f"{ENV_PREFIX}_PUBLIC_URL must start with http:// or https://")
     config["PUBLIC_URL"] = public.rstrip("/")
     if not config.get("MAIL_DEFAULT_SENDER"):
-        config["MAIL_DEFAULT_SENDER"] = f"{config['COMPANY_NAME']} <no-reply@localhost>"
+        try:
+            sender = str(Address(str(config["COMPANY_NAME"]), "no-reply", "localhost"))
+        except ValueError as exc:
+            raise SettingsError(
+                f"{ENV_PREFIX}_COMPANY_NAME names the mails' sender: it must be one line"
+            ) from exc
+        config["MAIL_DEFAULT_SENDER"] = sender
+    config["MAIL_DEFAULT_SENDER"] = _mail_address(
+        config["MAIL_DEFAULT_SENDER"], "MAIL_DEFAULT_SENDER"
+    )
+    if config.get("MAIL_REPLY_TO"):
+        config["MAIL_REPLY_TO"] = _mail_address(config["MAIL_REPLY_TO"], "MAIL_REPLY_TO")
+    else:
+        config["MAIL_REPLY_TO"] = None
+
+
+def _mail_address(value: Any, key: str) -> str:
+    """`value` if it is one address for a mail header: `Name <support@host.example>` or bare."""
+    problem = (
+        f"{ENV_PREFIX}_{key}: {value!r} is not one mail address "
+        "like 'Support <support@host.example>'"
+    )
+    if not isinstance(value, str) or len(value.splitlines()) != 1:
+        raise SettingsError(problem)
+    header = policy.SMTP.header_factory("From", value)
+    if header.defects or len(header.addresses) != 1 or not header.addresses[0].domain:
+        raise SettingsError(problem)
+    if not header.addresses[0].addr_spec.isascii():
+        # The name may be in any language; the address goes into the SMTP envelope as it is.
+        raise SettingsError(
+            f"{ENV_PREFIX}_{key}: the address itself must be ASCII "
+            "(a domain name in its xn-- form); the name before it may be in any language"
+        )
+    return value
 
 
 def _string_list(value: Any, key: str) -> list[str]:

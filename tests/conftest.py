@@ -34,6 +34,7 @@ def smtp() -> Iterator[SmtpSink]:
 def mailbox(smtp: SmtpSink) -> SmtpSink:
     with smtp.lock:
         smtp.messages.clear()
+        smtp.deliveries.clear()
         smtp.refuse = 0
     return smtp
 

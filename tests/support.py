@@ -76,12 +76,24 @@ def started_data(panel_id: str = "iv-1", **overrides: Any) -> dict[str, Any]:
 
 
 @dataclass
+class Delivery:
+    """One message as the server received it: the bytes, the envelope, the connection."""
+
+    raw: bytes
+    mail_from: str
+    rcpt_tos: list[str]
+    peer: Any
+    reply: str
+
+
+@dataclass
 class SmtpSink:
     """What a real SMTP server on loopback received."""
 
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse: int = 0  # answer the next N DATA commands with a 4xx
 
@@ -89,10 +101,23 @@ class SmtpSink:
         with self.lock:
             return list(self.messages)
 
+    def delivered(self) -> list[Delivery]:
+        with self.lock:
+            return list(self.deliveries)
+
 
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_RCPT(
+        self, server: SMTPServer, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        # A mailbox that does not exist, as a real server answers for one.
+        if address.startswith("unknown"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Any, envelope: Any) -> str:
         with self.sink.lock:
@@ -102,7 +127,18 @@ class _Handler:
             message = message_from_bytes(envelope.content, policy=policy.default)
             assert isinstance(message, EmailMessage)
             self.sink.messages.append(message)
-        return "250 OK"
+            # As a real server answers: the queue id differs for every message.
+            reply = f"250 2.0.0 Ok: queued as Q{len(self.sink.deliveries) + 1:05d}"
+            self.sink.deliveries.append(
+                Delivery(
+                    envelope.original_content,
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    session.peer,
+                    reply,
+                )
+            )
+        return reply
 
 
 def free_port() -> int:

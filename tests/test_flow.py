@@ -327,3 +327,19 @@ def test_a_validation_by_link_of_an_intervention_without_a_ticket_notes_nothing(
         assert db.session.scalar(db.select(Intervention.state)) == "validated"
         pending = [t.action for t in task_rows(app, state="pending")]
         assert "send_mail" in pending and "add_ticket_note" not in pending
+
+
+def test_the_trail_records_what_the_mail_server_received_and_answered(
+    app: Any, client: Any, mailbox: Any
+) -> None:
+    import hashlib
+
+    start(client)
+    complete(client)
+    run_due(app)
+    (delivery,) = mailbox.deliveries
+    with app.app_context():
+        (sent,) = db.session.scalars(db.select(Event).filter_by(type="mail_sent")).all()
+        assert sent.data["sha256"] == hashlib.sha256(delivery.raw).hexdigest()
+        assert sent.data["smtp_reply"] == delivery.reply
+        assert sent.data["to"] == "client@example.test"

@@ -59,6 +59,12 @@ def test_the_contract_defaults(env: pytest.MonkeyPatch) -> None:
         ("WEBHOOK_SECRET", "not-a-secret"),
         ("PUBLIC_URL", "ftp://x"),
         ("MAIL_PORT", '"abc"'),
+        ("MAIL_DEFAULT_SENDER", "support@host.example, other@host.example"),
+        ("MAIL_DEFAULT_SENDER", "the support team"),
+        ("MAIL_DEFAULT_SENDER", "Support <support@hébergeur.fr>"),
+        ("MAIL_REPLY_TO", "help@host.example, other@host.example"),
+        ("MAIL_REPLY_TO", "help desk"),
+        ("MAIL_REPLY_TO", "[1, 2]"),
     ],
 )
 def test_a_bad_value_names_its_key(env: pytest.MonkeyPatch, key: str, value: str) -> None:
@@ -66,6 +72,21 @@ def test_a_bad_value_names_its_key(env: pytest.MonkeyPatch, key: str, value: str
     env.setenv(f"PANEL_ADDON_{key}", value)
     with pytest.raises(SettingsError, match=f"PANEL_ADDON_{key}"):
         create_app()
+
+
+def test_mail_addresses_default_to_the_company_and_no_reply_to(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PANEL_ADDON_SECRET_KEY", "k")
+    env.setenv("PANEL_ADDON_COMPANY_NAME", "Hébergeur, SARL")
+    config = create_app().config
+    # Quoted: the comma in the name does not make two addresses.
+    assert config["MAIL_DEFAULT_SENDER"] == '"Hébergeur, SARL" <no-reply@localhost>'
+    assert config["MAIL_REPLY_TO"] is None
+
+
+def test_mail_reply_to_is_read(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PANEL_ADDON_SECRET_KEY", "k")
+    env.setenv("PANEL_ADDON_MAIL_REPLY_TO", "Support Hébergeur <help@host.example>")
+    assert create_app().config["MAIL_REPLY_TO"] == "Support Hébergeur <help@host.example>"
 
 
 def test_secret_key_is_required_in_production(env: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,6 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
-from flask_mail import BadHeaderError
 from sqlalchemy import select
 
 from .. import mailer, outbox
@@ -89,7 +88,9 @@ def _round_left(left: timedelta) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def build_message(intervention: Intervention, template: str, now: datetime) -> Message:
+def build_message(
+    intervention: Intervention, template: str, now: datetime, message_id: str
+) -> Message:
     language = intervention.client.language or current_app.config["DEFAULT_LANGUAGE"]
     rendered = mailer.render(
         template,
@@ -97,15 +98,13 @@ def build_message(intervention: Intervention, template: str, now: datetime) -> M
         mail_context(intervention, language, now),
         current_app.config.get("MAIL_TEMPLATES_DIR"),
     )
-    message = Message(
+    return Message(
+        to=intervention.client.email,
         subject=rendered.subject,
-        recipients=[intervention.client.email],
-        body=rendered.text,
+        text=rendered.text,
         html=rendered.html,
-        sender=current_app.config["MAIL_DEFAULT_SENDER"],
-        extra_headers={"Auto-Submitted": "auto-generated"},
+        message_id=message_id,
     )
-    return message
 
 
 @dataclass(frozen=True)
@@ -145,8 +144,7 @@ def send_batch(batch: list[Task], now: datetime) -> None:
             outbox.mark_skipped(task.id, now, "no longer wanted")
             continue
         try:
-            message = build_message(intervention, template, now)
-            message.msgId = _message_id(task)
+            message = build_message(intervention, template, now, _message_id(task))
         except Exception as exc:  # noqa: BLE001 - a broken template must not stop the batch
             log.exception("mail %s for task %s could not be rendered", template, task.id)
             error = f"rendering failed: {type(exc).__name__}"
@@ -188,27 +186,29 @@ def _send_one(session: MailSession, mail: _Mail) -> None:
     message = mail.message
     refused = None
     try:
-        session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{mail.task_id}-{mail.template}")
+        sent = session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{mail.task_id}-{mail.template}")
     except smtplib.SMTPRecipientsRefused as exc:
         refused = f"recipient refused: {_smtp_error(exc)}", _smtp_error(exc)
     except smtplib.SMTPResponseException as exc:
         if not 500 <= exc.smtp_code < 600:
             raise
         refused = f"refused by SMTP: {_smtp_error(exc)}", _smtp_error(exc)
-    except (BadHeaderError, UnicodeError, ValueError) as exc:
+    except ValueError as exc:
         # The message itself cannot be sent (an address with a line break in it): no retry
         # can help, and it must not hold up the rest of the batch.
         refused = f"message refused before sending: {type(exc).__name__}", type(exc).__name__
     if refused is None:
-        outbox.mark_done(mail.task_id, now, {"message_id": message.msgId})
+        outbox.mark_done(mail.task_id, now, {"message_id": sent.message_id})
         add_event(
             mail.intervention_id,
             SYSTEM,
             "mail_sent",
             now,
             template=mail.template,
-            message_id=message.msgId,
-            to=message.recipients[0],
+            message_id=sent.message_id,
+            to=message.to,
+            sha256=sent.sha256,
+            smtp_reply=sent.reply,
         )
     else:
         reason, error = refused
