@@ -69,7 +69,7 @@ NOTES: dict[str, LazyString] = {
     ),
     "sitecheck.note.mail_still_held": lazy_gettext("The client's validation email is still held."),
     # The line of the client's internal note in the panel. The panel module finds it by the
-    # marker it puts first (whmcs.INELIGIBLE_MARKER), so its words may change.
+    # marker it puts first (panels.notes.INELIGIBLE_MARKER), so its words may change.
     "internal_note.line": lazy_gettext(
         "Not eligible for free interventions since %(since)s (intervention %(intervention)s)"
     ),

@@ -90,7 +90,8 @@ def cancel_pending(intervention: Intervention, actions: Iterable[str], now: date
     """Drop the intervention's pending tasks of these actions (e.g. reminders on a decision).
 
     It cancels the tasks scheduled before it (the session flushes them first), not those
-    scheduled after it in the same transaction.
+    scheduled after it in the same transaction. A task a worker holds is left to it: its
+    handler checks the work is still wanted, and records what became of it.
     """
     db.session.execute(
         update(Task)
@@ -98,6 +99,7 @@ def cancel_pending(intervention: Intervention, actions: Iterable[str], now: date
             Task.intervention_id == intervention.id,
             Task.state == "pending",
             Task.action.in_(list(actions)),
+            _claimable(now),
         )
         .values(state="cancelled", done_at=now, claimed_until=None)
         # Task objects this transaction holds are not read again before its commit.
@@ -190,10 +192,10 @@ def still_claimed(lease_ends: datetime | None) -> bool:
 
 
 def _record(task_id: int, **values: Any) -> None:
-    """Write a claimed task's outcome (in the caller's transaction)."""
+    """Write a claimed task's outcome (in the caller's transaction), while it is pending."""
     db.session.execute(
         update(Task)
-        .where(Task.id == task_id)
+        .where(Task.id == task_id, Task.state == "pending")
         .values(claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )

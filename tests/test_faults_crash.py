@@ -135,8 +135,8 @@ def test_a_web_process_killed_mid_request_writes_all_or_nothing_and_unannounced_
 
         with database(postgres_schema) as db, db.engine.connect() as blocker:
             # Hold the intervention's row: the validation blocks on it when it moves the
-            # intervention to validated, in the statement that also writes its events
-            # and tasks, before any of it is committed.
+            # intervention to validated, before its events and tasks are written and
+            # before any of it is committed.
             blocker.execute(text("SELECT id FROM interventions WHERE panel_id = 'iv-1' FOR UPDATE"))
             attempt = threading.Thread(
                 target=lambda: _quietly(post_form, _links(mailbox, 1)["validate"], {}), daemon=True

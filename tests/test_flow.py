@@ -148,6 +148,9 @@ def test_a_reminder_delayed_past_the_deadline_goes_out_before_the_lapse(
     clock.advance(seconds=5)
     run_due(app)  # the mail's drain first: the reminders, then the lapse
     assert len(mailbox.received()) == 3
+    # Sent after the deadline, they count no time down ("plus que 1 minute" would lie).
+    for reminder in mailbox.received()[1:]:
+        assert "merci de vérifier" in reminder["Subject"], reminder["Subject"]
     assert client.get("/api/v1/interventions/iv-1", headers=AUTH).json["state"] == "lapsed"
 
 

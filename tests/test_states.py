@@ -211,3 +211,42 @@ def test_cancelling_drops_the_pending_mail_and_deadlines_in_the_database(
             select(Task.action).where(Task.intervention_id == ident, Task.state == "pending")
         ).all()
     assert not dropped & set(pending)
+
+
+def test_a_late_report_does_not_hold_a_backup_that_expired_meanwhile(
+    make_app: Any, clock: ManualClock
+) -> None:
+    """The report read the backup as kept; the worker's expiry committed first."""
+    app = make_app(SITE_CHECK_ENABLED=False, STAFF_LANGUAGE="en")
+    ident = _make(app, clock, state=State.LAPSED.value)
+    later = clock.now() + timedelta(days=3)
+    with app.app_context():
+        iv = db.session.get(Intervention, ident)
+        assert iv is not None and iv.backup_state == BackupState.KEPT
+        with app.app_context():  # the worker, in a session of its own
+            other = db.session.get(Intervention, ident)
+            assert other is not None and lifecycle.expire_backup(other, later)
+            db.session.commit()
+        lifecycle.report(iv, "broken", True, CLIENT, later)
+        db.session.commit()
+    assert _state_of(app, ident, "backup_state") == BackupState.EXPIRED
+    notes = [t.payload for t in task_rows(app, intervention_id=ident, action="add_ticket_note")]
+    assert any("expired" in str(p["values"].get("backup", "")) for p in notes), notes
+
+
+def test_a_task_cancelled_while_its_worker_was_late_stays_cancelled(
+    make_app: Any, clock: ManualClock
+) -> None:
+    from panel_addon import outbox
+
+    app = make_app(SITE_CHECK_ENABLED=False)
+    ident = _make(app, clock)
+    with app.app_context():
+        (claimed,) = [t for t in outbox.claim("mail", clock.now(), 10) if t.intervention_id]
+        task_id = claimed.id
+    clock.advance(seconds=app.config["TASK_LEASE"].total_seconds() + 1)  # the worker stalls
+    assert _attempt(app, ident, INTERVENTION_SERVICES["cancel"](clock))
+    with app.app_context():
+        outbox.mark_done(task_id, clock.now())  # the stalled worker records its outcome
+        db.session.commit()
+        assert db.session.get(Task, task_id).state == "cancelled"

@@ -47,8 +47,17 @@ def flag_ineligible(
         db.session.refresh(client)
         return False
     if intervention is not None:
-        if states.LATE_REVIEW["flag"].allows(intervention.late_report_review):
-            intervention.late_report_review = states.LATE_REVIEW["flag"].target
+        # A late report awaiting review is now decided: flagged (unless staff dismissed it).
+        move = states.LATE_REVIEW["flag"]
+        db.session.execute(
+            update(Intervention)
+            .where(
+                Intervention.id == intervention.id,
+                Intervention.late_report_review.in_(move.existing_sources),
+            )
+            .values(late_report_review=move.target, updated_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
         add_event(intervention, actor, "client_ineligible", now, reason=reason)
     payload = {
         "client_id": client.id,

@@ -471,13 +471,15 @@ def report(
     if late:
         review = states.LATE_REVIEW[states.late_review_on_report(policy)]
         values["late_report_review"] = review.target
-    backup_was = intervention.backup_state
-    holds = states.BACKUP["hold"].allows(backup_was)
-    if holds:
-        values["backup_state"] = states.BACKUP["hold"].target
     _transition(intervention, "report", actor, now, **values)
-    if holds:
+    # The backup is held only if it is still kept: its expiry may have just committed.
+    held = _move(
+        intervention, _backup_is("hold"), now, {"backup_state": states.BACKUP["hold"].target}
+    )
+    if held:
         add_event(intervention, actor, "backup_held", now, reference=intervention.backup_reference)
+    else:
+        db.session.refresh(intervention)
     outbox.cancel_pending(intervention, states.DROPPED_BY["report"], now)
     outbox.schedule(intervention, "mail", "send_mail", {"template": "reported"}, now, now)
     if intervention.ticket_id:
@@ -489,18 +491,18 @@ def report(
         now,
         message=message or "-",
         restore=staff_words("word.yes" if restore else "word.no"),
-        backup=_backup_words(intervention, backup_was),
+        backup=_backup_words(intervention),
     )
     if late and policy == "auto":
         flag_ineligible(intervention.client, intervention, SYSTEM, now, reason="late_report")
     return intervention
 
 
-def _backup_words(intervention: Intervention, backup_was: str) -> str:
+def _backup_words(intervention: Intervention) -> str:
     reference = intervention.backup_reference or "-"
-    if backup_was == BackupState.KEPT:
+    if intervention.backup_state == BackupState.HELD:
         return staff_words("backup.held", reference=reference)
-    if backup_was == BackupState.EXPIRED:
+    if intervention.backup_state == BackupState.EXPIRED:
         return staff_words("backup.already_expired", reference=reference)
     return staff_words("backup.none")
 
@@ -554,28 +556,37 @@ def expire_backup(intervention: Intervention, now: datetime) -> bool:
     return True
 
 
-def hold_backup(intervention: Intervention, actor: Actor, now: datetime) -> None:
-    """Staff keep the backup beyond its retention (until released). Idempotent."""
+def hold_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool:
+    """Staff keep the backup beyond its retention (until released).
+
+    Returns False when it was held already (nothing changes); raises TransitionError
+    when there is no kept backup to hold.
+    """
     if intervention.backup_state == BackupState.HELD:
-        return
+        return False
     held = {"backup_state": states.BACKUP["hold"].target}
     if not _move(intervention, _backup_is("hold"), now, held):
         db.session.refresh(intervention)
         raise TransitionError("hold the backup of", f"backup {intervention.backup_state}")
     add_event(intervention, actor, "backup_held", now, reference=intervention.backup_reference)
     ticket_note(intervention, "note.backup_held", now, reference=intervention.backup_reference)
+    return True
 
 
-def release_backup(intervention: Intervention, actor: Actor, now: datetime) -> None:
-    """A held backup goes back to `kept`; past its retention it expires at once."""
+def release_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool:
+    """A held backup goes back to `kept`; past its retention it expires at once.
+
+    Returns False when it was not held (nothing changes).
+    """
     expires = intervention.backup_expires_at
     if expires is None or expires < now:
         expires = now
     released = {"backup_state": states.BACKUP["release"].target, "backup_expires_at": expires}
     if not _move(intervention, _backup_is("release"), now, released):
-        return
+        return False
     add_event(intervention, actor, "backup_released", now, reference=intervention.backup_reference)
     outbox.schedule(intervention, "due", "expire_backup", {}, expires, now)
+    return True
 
 
 def _staff_time(moment: datetime | None) -> str:

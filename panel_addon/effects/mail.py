@@ -57,7 +57,10 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
             else None
         ),
         "retention": format_duration(config["BACKUP_RETENTION"], language),
-        "time_left": format_duration(_round_left(left), language) if left else None,
+        # A reminder sent late (after an outage) never counts down past the deadline.
+        "time_left": (
+            format_duration(_round_left(left), language) if left and left > timedelta() else None
+        ),
         "report_message": intervention.report_message,
         "restore_requested": intervention.restore_requested,
         "late_report": intervention.late_report,
@@ -188,7 +191,13 @@ def _send_one(session: MailSession, mail: _Mail) -> None:
     try:
         sent = session.send(message, name=f"{now:%Y%m%d-%H%M%S}-{mail.task_id}-{mail.template}")
     except smtplib.SMTPRecipientsRefused as exc:
+        if not all(500 <= code < 600 for code, _reply in exc.recipients.values()):
+            raise  # a 4xx is the server's "later": the batch's unsent mails are retried
         refused = f"recipient refused: {_smtp_error(exc)}", _smtp_error(exc)
+    except smtplib.SMTPSenderRefused:
+        # The relay refuses our sender (STARTTLS required, sender not allowed): the
+        # operator's setting to fix, not the client's mail to give up on.
+        raise
     except smtplib.SMTPResponseException as exc:
         if not 500 <= exc.smtp_code < 600:
             raise

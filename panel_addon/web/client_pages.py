@@ -15,7 +15,7 @@ from flask import (
 )
 
 from ..clock import now as clock_now
-from ..domain import lifecycle
+from ..domain import lifecycle, states
 from ..domain.errors import TransitionError, WindowClosedError
 from ..domain.states import State
 from ..domain.trail import Actor
@@ -87,9 +87,8 @@ def _render(
     now = clock_now()
 
     state = intervention.state
-    late = state == State.LAPSED or (
-        intervention.deadline_at is not None and now >= intervention.deadline_at
-    )
+    deadline = intervention.deadline_at
+    late = states.is_late(state, deadline is not None and now >= deadline)
     context = {
         "lang": language,
         "purpose": link_purpose,

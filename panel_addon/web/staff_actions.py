@@ -95,17 +95,11 @@ class StaffAction:
 
 
 def _hold(target: Target, values: dict[str, Any], actor: Actor, now: datetime) -> bool:
-    if target.iv.backup_state == BackupState.HELD:
-        return False  # hold_backup would accept it and change nothing
-    lifecycle.hold_backup(target.iv, actor, now)
-    return True
+    return lifecycle.hold_backup(target.iv, actor, now)
 
 
 def _release(target: Target, values: dict[str, Any], actor: Actor, now: datetime) -> bool:
-    if target.iv.backup_state != BackupState.HELD:
-        return False  # release_backup would accept it and change nothing
-    lifecycle.release_backup(target.iv, actor, now)
-    return True
+    return lifecycle.release_backup(target.iv, actor, now)
 
 
 def _mail_sent(iv: Intervention) -> bool:
