@@ -17,7 +17,6 @@ from flask import (
 from ..clock import now as clock_now
 from ..domain import lifecycle, states
 from ..domain.errors import TransitionError, WindowClosedError
-from ..domain.states import State
 from ..domain.trail import Actor
 from ..formatting import clean_text, format_datetime
 from ..i18n import languages, template_gettext
@@ -183,9 +182,13 @@ def _client_actor(intervention: Intervention) -> Actor:
     )
 
 
+# The states in which the decision a link asks for has been taken: the move's target,
+# and for a report what staff make of it afterwards.
+_TAKEN = {
+    "validate": {states.INTERVENTION["validate"].target},
+    "report": {states.INTERVENTION["report"].target, states.INTERVENTION["resolve"].target},
+}
+
+
 def _same_decision(purpose: str, state: str) -> bool:
-    return (purpose, state) in (
-        ("validate", State.VALIDATED),
-        ("report", State.REPORTED),
-        ("report", State.RESOLVED),
-    )
+    return state in _TAKEN[purpose]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain import eligibility, lifecycle
+from ..domain import eligibility, lifecycle, states
 from ..domain.errors import InvalidRequestError, LifecycleError
-from ..domain.states import RESOLUTIONS, BackupState, State
+from ..domain.states import RESOLUTIONS, MailWindow, State
 from ..domain.trail import Actor
 from ..formatting import clean_text
 from ..models import Client, Intervention, db
@@ -102,12 +102,16 @@ def _release(target: Target, values: dict[str, Any], actor: Actor, now: datetime
     return lifecycle.release_backup(target.iv, actor, now)
 
 
+def _window(iv: Intervention) -> MailWindow:
+    return states.mail_window(iv.window_opened_at is not None, iv.mail_held_at is not None)
+
+
 def _mail_sent(iv: Intervention) -> bool:
     # Awaiting validation, the first mail goes out once the site check is done (or the
     # held mail released): there is nothing to send again before that.
     if iv.state == State.AWAITING_VALIDATION:
-        return iv.window_opened_at is not None
-    return iv.state in (State.VALIDATED, State.REPORTED)
+        return _window(iv) == MailWindow.OPEN
+    return iv.state in states.RESEND
 
 
 # In the order the pages show them.
@@ -117,7 +121,10 @@ ACTIONS: tuple[StaffAction, ...] = (
         "POST",
         "/interventions/<panel_id>/mail/release",
         run=lambda target, values, actor, now: lifecycle.release_mail(target.iv, actor, now),
-        available=lambda iv: iv.state == State.AWAITING_VALIDATION and iv.mail_held_at is not None,
+        available=lambda iv: (
+            iv.state == State.AWAITING_VALIDATION
+            and states.MAIL_WINDOW["release"].allows(_window(iv))
+        ),
         records="mail_released",
     ),
     StaffAction(
@@ -144,7 +151,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         run=lambda target, values, actor, now: lifecycle.resolve(
             target.iv, values["resolution"], actor, now
         ),
-        available=lambda iv: iv.state == State.REPORTED,
+        available=lambda iv: states.INTERVENTION["resolve"].allows(iv.state),
         records="resolve",
     ),
     StaffAction(
@@ -154,7 +161,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         run=lambda target, values, actor, now: eligibility.dismiss_late_report(
             target.iv, actor, now
         ),
-        available=lambda iv: iv.late_report_review == "pending",
+        available=lambda iv: states.LATE_REVIEW["dismiss"].allows(iv.late_report_review),
         records="late_report_dismissed",
     ),
     StaffAction(
@@ -162,7 +169,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         "POST",
         "/interventions/<panel_id>/backup/hold",
         run=_hold,
-        available=lambda iv: iv.backup_state == BackupState.KEPT,
+        available=lambda iv: states.BACKUP["hold"].allows(iv.backup_state),
         records="backup_held",
     ),
     StaffAction(
@@ -170,7 +177,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         "POST",
         "/interventions/<panel_id>/backup/release",
         run=_release,
-        available=lambda iv: iv.backup_state == BackupState.HELD,
+        available=lambda iv: states.BACKUP["release"].allows(iv.backup_state),
         records="backup_released",
     ),
     StaffAction(
@@ -206,7 +213,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         run=lambda target, values, actor, now: lifecycle.cancel(
             target.iv.panel_id, values["reason"], actor, now
         ),
-        available=lambda iv: iv.state in (State.IN_PROGRESS, State.AWAITING_VALIDATION),
+        available=lambda iv: states.INTERVENTION["cancel"].allows(iv.state),
         records="cancel",
     ),
 )
