@@ -161,6 +161,18 @@ def test_deep_or_broken_json_is_refused(app: Flask, raw: str) -> None:
     assert _counts(app) == (0, 0, 0, 0, 0)
 
 
+def test_json_nested_deep_inside_a_field_is_refused(app: Flask) -> None:
+    # Parsed by `json` (under its own limit) but too deep for the cleaner or the schema.
+    nested: Any = "x"
+    for _ in range(500):
+        nested = {"n": nested}
+    client = {**started_data("iv-1")["client"], "extra": nested}
+    body = event_body("intervention.started", {**started_data("iv-1"), "client": client})
+    error = _error(_post(app, body, signed_headers(body)), 422, "invalid_payload")
+    assert "nested" in error["message"]
+    assert _counts(app) == (0, 0, 0, 0, 0)
+
+
 def test_huge_json_within_the_size_limit_is_answered(app: Flask) -> None:
     data = started_data("iv-1")
     data["extra"] = {f"k{i}": [i] * 3 for i in range(2000)}

@@ -148,6 +148,24 @@ def _check(name: str, document: Any, prefix: str) -> None:
     raise ApiError(422, "invalid_payload", f"{field}: {message}", field=field)
 
 
+# No event nests deeper than a few levels: anything deeper is refused before it is
+# cleaned or checked, both of which recurse.
+MAX_DEPTH = 32
+
+
+def _too_deep(document: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `document` nests objects or arrays more than `limit` levels deep."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
@@ -268,6 +286,10 @@ def receive() -> Response:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    if _too_deep(payload):
+        raise ApiError(
+            422, "invalid_payload", f"the body is nested more than {MAX_DEPTH} levels deep"
+        )
     _check("envelope", payload, "body")
     event_type = payload["type"]
     _check(event_type, payload["data"], "data")
