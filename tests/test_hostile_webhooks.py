@@ -161,6 +161,22 @@ def test_deep_or_broken_json_is_refused(app: Flask, raw: str) -> None:
     assert _counts(app) == (0, 0, 0, 0, 0)
 
 
+def test_a_signed_body_that_is_not_utf8_is_not_json(app: Flask) -> None:
+    raw = b'{"type": "intervention.started", "data": {"id": "iv-\xe9"}}'
+    error = _error(_post(app, raw, signed_headers(raw)), 400, "invalid_json")
+    assert "UTF-8" in error["message"]
+    # Unsigned, or signed with another key or over other bytes: still refused as unsigned.
+    good = signed_headers(raw)
+    for headers in (
+        {"Content-Type": "application/json"},
+        signed_headers(raw, secret=OTHER_SECRET),
+        signed_headers(raw.replace(b"\xe9", b"\xe8")),
+        {**good, "webhook-signature": "v1,AAAA"},
+    ):
+        _error(_post(app, raw, headers), 401, "invalid_signature")
+    assert _counts(app) == (0, 0, 0, 0, 0)
+
+
 def test_json_nested_deep_inside_a_field_is_refused(app: Flask) -> None:
     # Parsed by `json` (under its own limit) but too deep for the cleaner or the schema.
     nested: Any = "x"

@@ -229,13 +229,14 @@ def _verify(body: bytes) -> str:
     failure = "the signature does not match the body"
     for candidate in secrets:
         try:
-            _signer(candidate).verify(body.decode("utf-8"), headers, json_parse=False)
+            # Over the raw bytes: a body that is not UTF-8 is checked like any other.
+            _signer(candidate).verify(body, headers, json_parse=False)
             return webhook_id
         except WebhookVerificationError as exc:
             failure = _verification_message(str(exc))
             if "signature" not in failure:
                 break
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:
             failure = "malformed webhook-signature header"
             break
     raise ApiError(401, "invalid_signature", failure)
@@ -283,7 +284,11 @@ def receive() -> Response:
         raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
     webhook_id = _verify(body)
     try:
-        payload = json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "the body is not UTF-8") from None
+    try:
+        payload = json.loads(text)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
     if _too_deep(payload):
