@@ -177,6 +177,13 @@ def test_a_signed_body_that_is_not_utf8_is_not_json(app: Flask) -> None:
     assert _counts(app) == (0, 0, 0, 0, 0)
 
 
+def test_an_intervention_id_with_a_slash_is_refused(app: Flask) -> None:
+    body = event_body("intervention.started", started_data("a/b"))
+    error = _error(_post(app, body, signed_headers(body)), 422, "invalid_payload")
+    assert error["field"] == "data.id"
+    assert _counts(app) == (0, 0, 0, 0, 0)
+
+
 def test_json_nested_deep_inside_a_field_is_refused(app: Flask) -> None:
     # Parsed by `json` (under its own limit) but too deep for the cleaner or the schema.
     nested: Any = "x"
@@ -205,6 +212,8 @@ def test_huge_json_within_the_size_limit_is_answered(app: Flask) -> None:
         ("id", "iv\x001"),
         ("id", "iv\n1"),
         ("id", 10**30),
+        ("id", "iv/1"),
+        ("id", "/"),
         ("ticket_id", "T\r\n100"),
         ("client", {"id": "7", "email": "a@b.example\r\nBcc: evil@example.test"}),
         ("client", {"id": "7", "email": "a b@example.test"}),

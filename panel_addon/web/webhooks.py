@@ -37,6 +37,9 @@ _ID = {
     "minimum": -(2**63),
     "maximum": 2**63 - 1,
 }
+# An intervention's id is a path segment of the staff API and view: no `/` in a new one.
+# `cancelled` still takes any `_ID`, so one stored before this rule can be cancelled.
+_INTERVENTION_ID = {**_ID, "pattern": "^[^\\x00-\\x1f\\x7f/]+$"}
 _TEXT = {"type": "string", "maxLength": 500}
 _CLIENT = {
     "type": "object",
@@ -64,7 +67,7 @@ _BACKUP = {
     },
 }
 _STARTED_FIELDS = {
-    "id": _ID,
+    "id": _INTERVENTION_ID,
     "ticket_id": _ID,
     "client": _CLIENT,
     "site": _TEXT,
