@@ -113,6 +113,31 @@ def test_a_replayed_delivery_has_no_second_effect(backend: str, app: Flask, mail
     _error(_post(app, body, stale), 401)
 
 
+def test_a_webhook_id_reused_for_another_event_is_refused(
+    backend: str, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = event_body("intervention.completed", {**started_data("iv-1"), "summary": "Done"})
+    assert _post(app, first, signed_headers(first, msg_id="msg_reused")).status_code == 200
+    counts = _counts(app)
+    other = event_body("intervention.completed", {**started_data("iv-2"), "summary": "Done"})
+    error = _error(_post(app, other, signed_headers(other, msg_id="msg_reused")), 409)
+    assert error["code"] == "webhook_id_reused" and "webhook-id" in error["message"]
+    assert _counts(app) == counts
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "msg_reused" in r.message]
+    assert warned and "iv-2" in warned[0].message
+    # The same event sent again (re-encoded, with a new envelope timestamp) is a redelivery.
+    again = json.dumps(json.loads(first) | {"timestamp": "2026-11-26T10:00:00Z"}, indent=1)
+    answer = _post(app, again, signed_headers(again, msg_id="msg_reused"))
+    assert answer.status_code == 200 and answer.json["redelivered"] is True
+    # A delivery recorded before the digest existed keeps being answered as a redelivery.
+    with app.app_context():
+        db.session.get(WebhookDelivery, "msg_reused").event_sha256 = None
+        db.session.commit()
+    answer = _post(app, other, signed_headers(other, msg_id="msg_reused"))
+    assert answer.status_code == 200 and answer.json["redelivered"] is True
+    assert _counts(app) == counts
+
+
 def test_an_oversize_body_is_refused_before_it_is_read(app: Flask) -> None:
     big = json.dumps({"type": "intervention.started", "data": {"id": "x", "pad": "a" * 70000}})
     _error(_post(app, big, signed_headers(big)), 413, "payload_too_large")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -305,13 +306,14 @@ def receive() -> Response:
     # Only what the schema checked goes on: an undeclared field may hold anything.
     data = _normalise({k: v for k, v in payload["data"].items() if k in declared})
 
+    digest = _event_digest(event_type, payload["data"])
     now = clock_now()
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).
-        if not _record(webhook_id, event_type, data["id"], now):
+        if not _record(webhook_id, event_type, data["id"], digest, now):
             db.session.rollback()
-            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+            return _redelivered(webhook_id, event_type, data["id"], digest)
         intervention = _apply(event_type, data, now)
         # Answered from the rows as the transaction leaves them: the commit expires them.
         answer, state = _answer(intervention), intervention.state
@@ -320,13 +322,13 @@ def receive() -> Response:
         # A concurrent delivery of the same webhook-id (or intervention) won the race.
         db.session.rollback()
         if db.session.get(WebhookDelivery, webhook_id) is not None:
-            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+            return _redelivered(webhook_id, event_type, data["id"], digest)
         raise ApiError(409, "conflict", "a concurrent event changed this intervention") from None
     except TransitionError as exc:
         db.session.rollback()
         if db.session.get(WebhookDelivery, webhook_id) is not None:
             # A concurrent delivery of this same webhook-id moved the intervention first.
-            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+            return _redelivered(webhook_id, event_type, data["id"], digest)
         raise ApiError(409, exc.code, str(exc), state=exc.state, id=data["id"]) from None
     except NotFoundError as exc:
         db.session.rollback()
@@ -342,7 +344,38 @@ def _log_applied(webhook_id: str, event_type: str, panel_id: str, state: str) ->
     log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, panel_id, state)
 
 
-def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> bool:
+def _event_digest(event_type: str, data: Any) -> str:
+    """SHA-256 of the event as parsed (type and data, keys sorted): the same for a retry
+    that re-encodes the body or stamps a new envelope `timestamp`."""
+    canonical = json.dumps({"type": event_type, "data": data}, sort_keys=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _redelivered(webhook_id: str, event_type: str, panel_id: str, digest: str) -> Response:
+    """Answer a `webhook-id` already recorded: a redelivery of the same event gets the
+    intervention as it stands; another event under a used id is refused (409)."""
+    delivery = db.session.get(WebhookDelivery, webhook_id)
+    # A delivery recorded before migration 0006 has no digest: taken as a redelivery.
+    if delivery is not None and delivery.event_sha256 not in (None, digest):
+        log.warning(
+            "webhook %s refused: its id was already used for another event"
+            " (first %s %s, now %s %s)",
+            webhook_id,
+            delivery.event_type,
+            delivery.intervention_panel_id,
+            event_type,
+            panel_id,
+        )
+        raise ApiError(
+            409,
+            "webhook_id_reused",
+            "this webhook-id was already used for another event; a new event needs a new"
+            " webhook-id",
+        )
+    return _answer(lifecycle.get_by_panel_id(panel_id), redelivered=True)
+
+
+def _record(webhook_id: str, event_type: str, panel_id: str, digest: str, now: datetime) -> bool:
     """Record the delivery; False when this `webhook-id` was delivered before."""
     recorded = db.session.execute(
         insert_for(DELIVERIES)
@@ -350,6 +383,7 @@ def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> b
             webhook_id=webhook_id,
             event_type=event_type,
             intervention_panel_id=panel_id,
+            event_sha256=digest,
             received_at=now,
         )
         .on_conflict_do_nothing(index_elements=[DELIVERIES.c.webhook_id])
