@@ -52,6 +52,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+_SECRETS = ("SECRET_KEY", "WEBHOOK_SECRET", "STAFF_API_TOKEN", "WHMCS_SECRET", "WHMCS_ACCESS_KEY")
+_SECRET_LISTS = ("SECRET_KEY_FALLBACKS", "WEBHOOK_SECRET_FALLBACKS", "STAFF_API_TOKEN_FALLBACKS")
+
+
 def _configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -59,8 +63,23 @@ def _configure_logging(app: Flask) -> None:
         )
     # Alembic (imported by Flask-Migrate) announces each of its plugins at INFO.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    # Werkzeug logs request lines with their path: link tokens live in paths.
-    from .logfilter import RedactTokens
+    # Werkzeug logs request lines with their path and query: link tokens live in paths,
+    # and a staff token may be sent as a query parameter.
+    from .logfilter import RedactTokens, remember_secrets
+
+    config = app.config
+    remember_secrets(
+        [
+            *(config.get(key) for key in _SECRETS),
+            *(v for key in _SECRET_LISTS for v in config.get(key) or []),
+        ]
+    )
+    # A webhook secret's key part (after `whsec_`) is the secret too.
+    remember_secrets(
+        str(v).removeprefix("whsec_")
+        for v in [config.get("WEBHOOK_SECRET"), *(config.get("WEBHOOK_SECRET_FALLBACKS") or [])]
+        if v
+    )
 
     for name in ("werkzeug", "gunicorn.access", ""):
         logger = logging.getLogger(name)

@@ -216,6 +216,9 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     event_type: Mapped[str] = mapped_column(String(64))
     intervention_panel_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
+    # SHA-256 of the event (type and data): a reuse of the id for another event is
+    # refused. None for deliveries recorded before migration 0006.
+    event_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class StaffLogin(db.Model):  # type: ignore[name-defined,misc]

@@ -36,7 +36,7 @@ class ManualClock(Clock):
 
 
 def signed_headers(
-    body: str,
+    body: str | bytes,
     secret: str = WEBHOOK_SECRET,
     msg_id: str | None = None,
     timestamp: datetime | None = None,

@@ -113,6 +113,31 @@ def test_a_replayed_delivery_has_no_second_effect(backend: str, app: Flask, mail
     _error(_post(app, body, stale), 401)
 
 
+def test_a_webhook_id_reused_for_another_event_is_refused(
+    backend: str, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = event_body("intervention.completed", {**started_data("iv-1"), "summary": "Done"})
+    assert _post(app, first, signed_headers(first, msg_id="msg_reused")).status_code == 200
+    counts = _counts(app)
+    other = event_body("intervention.completed", {**started_data("iv-2"), "summary": "Done"})
+    error = _error(_post(app, other, signed_headers(other, msg_id="msg_reused")), 409)
+    assert error["code"] == "webhook_id_reused" and "webhook-id" in error["message"]
+    assert _counts(app) == counts
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "msg_reused" in r.message]
+    assert warned and "iv-2" in warned[0].message
+    # The same event sent again (re-encoded, with a new envelope timestamp) is a redelivery.
+    again = json.dumps(json.loads(first) | {"timestamp": "2026-11-26T10:00:00Z"}, indent=1)
+    answer = _post(app, again, signed_headers(again, msg_id="msg_reused"))
+    assert answer.status_code == 200 and answer.json["redelivered"] is True
+    # A delivery recorded before the digest existed keeps being answered as a redelivery.
+    with app.app_context():
+        db.session.get(WebhookDelivery, "msg_reused").event_sha256 = None
+        db.session.commit()
+    answer = _post(app, other, signed_headers(other, msg_id="msg_reused"))
+    assert answer.status_code == 200 and answer.json["redelivered"] is True
+    assert _counts(app) == counts
+
+
 def test_an_oversize_body_is_refused_before_it_is_read(app: Flask) -> None:
     big = json.dumps({"type": "intervention.started", "data": {"id": "x", "pad": "a" * 70000}})
     _error(_post(app, big, signed_headers(big)), 413, "payload_too_large")
@@ -161,6 +186,41 @@ def test_deep_or_broken_json_is_refused(app: Flask, raw: str) -> None:
     assert _counts(app) == (0, 0, 0, 0, 0)
 
 
+def test_a_signed_body_that_is_not_utf8_is_not_json(app: Flask) -> None:
+    raw = b'{"type": "intervention.started", "data": {"id": "iv-\xe9"}}'
+    error = _error(_post(app, raw, signed_headers(raw)), 400, "invalid_json")
+    assert "UTF-8" in error["message"]
+    # Unsigned, or signed with another key or over other bytes: still refused as unsigned.
+    good = signed_headers(raw)
+    for headers in (
+        {"Content-Type": "application/json"},
+        signed_headers(raw, secret=OTHER_SECRET),
+        signed_headers(raw.replace(b"\xe9", b"\xe8")),
+        {**good, "webhook-signature": "v1,AAAA"},
+    ):
+        _error(_post(app, raw, headers), 401, "invalid_signature")
+    assert _counts(app) == (0, 0, 0, 0, 0)
+
+
+def test_an_intervention_id_with_a_slash_is_refused(app: Flask) -> None:
+    body = event_body("intervention.started", started_data("a/b"))
+    error = _error(_post(app, body, signed_headers(body)), 422, "invalid_payload")
+    assert error["field"] == "data.id"
+    assert _counts(app) == (0, 0, 0, 0, 0)
+
+
+def test_json_nested_deep_inside_a_field_is_refused(app: Flask) -> None:
+    # Parsed by `json` (under its own limit) but too deep for the cleaner or the schema.
+    nested: Any = "x"
+    for _ in range(500):
+        nested = {"n": nested}
+    client = {**started_data("iv-1")["client"], "extra": nested}
+    body = event_body("intervention.started", {**started_data("iv-1"), "client": client})
+    error = _error(_post(app, body, signed_headers(body)), 422, "invalid_payload")
+    assert "nested" in error["message"]
+    assert _counts(app) == (0, 0, 0, 0, 0)
+
+
 def test_huge_json_within_the_size_limit_is_answered(app: Flask) -> None:
     data = started_data("iv-1")
     data["extra"] = {f"k{i}": [i] * 3 for i in range(2000)}
@@ -177,6 +237,8 @@ def test_huge_json_within_the_size_limit_is_answered(app: Flask) -> None:
         ("id", "iv\x001"),
         ("id", "iv\n1"),
         ("id", 10**30),
+        ("id", "iv/1"),
+        ("id", "/"),
         ("ticket_id", "T\r\n100"),
         ("client", {"id": "7", "email": "a@b.example\r\nBcc: evil@example.test"}),
         ("client", {"id": "7", "email": "a b@example.test"}),

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from pathlib import Path
+
+import pytest
+from flask import Flask
 
 from .fake_whmcs import FakeWhmcs
 from .faultkit import completed, panel_with_tickets, settings
 from .processes import Service, wait_for
-from .support import SmtpSink, event_body, mail_links, signed_headers
+from .support import STAFF_TOKEN, SmtpSink, event_body, mail_links, signed_headers
 from .test_end_to_end import http, post_form, webhook
 
 
@@ -93,6 +97,12 @@ def test_the_logs_of_a_full_run_hold_no_secret_and_no_token(
             assert status == 201
             login = json.loads(raw)["url"]
             assert http("GET", login)[0] == 200
+            # The staff token sent in a query string: refused, and kept out of the access log.
+            for query in (
+                f"token={secret['STAFF_API_TOKEN']}",
+                f"state=lapsed&q={secret['STAFF_API_TOKEN']}",
+            ):
+                assert http("GET", f"{api}/interventions?{query}")[0] == 401
             assert http("POST", login)[0] == 303
 
             wait_for(lambda: len(mailbox.received()) == 5, what="confirmations and the resent mail")
@@ -122,3 +132,32 @@ def test_the_logs_of_a_full_run_hold_no_secret_and_no_token(
         if value in logs
     }
     assert not leaks, f"found in the logs: {sorted(leaks)}"
+    assert "token=[" in logs and "state=lapsed" in logs
+
+
+def test_secrets_in_query_strings_are_kept_out_of_access_lines(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    # A request line as werkzeug's server logs it, and one as gunicorn's access log does.
+    logging.getLogger("werkzeug").info(
+        '%s - - [%s] "%s" %s -',
+        "127.0.0.1",
+        "04/Dec/2026 21:00:00",
+        f"GET /api/v1/interventions?state=lapsed&token={STAFF_TOKEN} HTTP/1.1",
+        401,
+    )
+    logging.getLogger("gunicorn.access").info(
+        '%(h)s "%(r)s" %(s)s',
+        {
+            "h": "127.0.0.1",
+            "r": "GET /api/v1/interventions?Authorization=Bearer%20abcdefgh123"
+            f"&api_key=k3y-value-99&page=2&q={STAFF_TOKEN} HTTP/1.1",
+            "s": "401",
+        },
+    )
+    text = caplog.text
+    for leaked in (STAFF_TOKEN, "abcdefgh123", "k3y-value-99"):
+        assert leaked not in text
+    # What carries no secret stays readable.
+    assert "state=lapsed" in text and "page=2" in text and "api_key=[" in text

@@ -9,7 +9,7 @@ from typing import Any
 from panel_addon.domain.trail import ticket_note_text
 from panel_addon.models import Client, Intervention, db
 
-from .flow import complete, send, start
+from .flow import complete, run_due, send, start
 from .support import event_body, signed_headers, started_data
 
 
@@ -40,7 +40,43 @@ def test_completed_without_started_carries_the_start_fields(app: Any, client: An
     answer = send(client, "intervention.completed", data)
     assert answer.status_code == 200
     assert answer.json["state"] == "awaiting_validation"
-    assert answer.json["deadline_at"].startswith("2026-11-27T08:30:00")
+    # The window counts from the webhook's receipt (09:00 on the test clock), not from
+    # the panel's earlier `completed_at`.
+    assert answer.json["deadline_at"].startswith("2026-11-27T09:00:00")
+
+
+def _stored(app: Any, panel_id: str) -> Intervention:
+    with app.app_context():
+        iv = db.session.scalar(db.select(Intervention).filter_by(panel_id=panel_id))
+        db.session.expunge(iv)
+        return iv
+
+
+def test_an_implausible_completed_at_never_shortens_the_window(
+    backend: str, app: Any, client: Any, clock: Any
+) -> None:
+    start(client, "iv-1")
+    started = clock.current
+    received = clock.advance(hours=3)
+    data = {"id": "iv-1", "summary": "Done", "completed_at": "1970-01-01T00:00:00Z"}
+    answer = send(client, "intervention.completed", data)
+    assert answer.status_code == 200
+    assert answer.json["state"] == "awaiting_validation"
+    assert answer.json["deadline_at"] == (received + timedelta(hours=24)).isoformat()
+    stored = _stored(app, "iv-1")
+    # Shown to the client and staff: never before the start, never after the receipt.
+    assert stored.completed_at == started
+    assert stored.backup_expires_at == received + timedelta(hours=48)
+    # Without a start, and from the future: the receipt is the completion.
+    for panel_id, when in (("iv-2", "1970-01-01T00:00:00Z"), ("iv-3", "2099-01-01T00:00:00Z")):
+        data = {**started_data(panel_id), "summary": "Done", "completed_at": when}
+        answer = send(client, "intervention.completed", data)
+        assert answer.json["deadline_at"] == (received + timedelta(hours=24)).isoformat()
+        assert _stored(app, panel_id).completed_at == received
+    # Within the window's first day the client is not lapsed.
+    clock.advance(hours=23)
+    run_due(app)
+    assert _stored(app, "iv-1").state == "awaiting_validation"
 
 
 def test_completed_for_an_unknown_id_without_start_fields_is_refused(app: Any, client: Any) -> None:

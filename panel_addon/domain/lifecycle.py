@@ -211,8 +211,11 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
 def complete(data: dict[str, Any], now: datetime) -> Intervention:
     """Record the end of the work and open the client's validation window.
 
-    Sets the deadline (completion + VALIDATION_WINDOW) and the backup's expiry
-    (completion + BACKUP_RETENTION). Without check URLs the window opens at once
+    The panel's `completed_at` is recorded, clamped between the intervention's start (the
+    receipt itself when it was never started) and the receipt (`now`). The deadline
+    (now + VALIDATION_WINDOW) and the backup's expiry (now + BACKUP_RETENTION) count from
+    the receipt, never from `completed_at`: a late delivery or a wrong clock on the panel
+    cannot shorten the client's window. Without check URLs the window opens at once
     (`_open_window`: the mail, reminders, lapse, expiry, ticket note). With them, the
     site check's after snapshot comes first, and the window opens once it is known
     (`site_checked`), or after SITE_CHECK_MAIL_WAIT if it never ends
@@ -220,11 +223,12 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
     progress (or unknown, when `data` carries the fields of a start).
     """
     intervention = get_by_panel_id(data["id"])
-    completed_at = min(data.get("completed_at") or now, now)
+    earliest = (intervention.started_at if intervention is not None else None) or now
+    completed_at = min(max(data.get("completed_at") or now, earliest), now)
     values: dict[str, Any] = {
         "completed_at": completed_at,
-        "deadline_at": completed_at + _setting("VALIDATION_WINDOW"),
-        "backup_expires_at": completed_at + _setting("BACKUP_RETENTION"),
+        "deadline_at": now + _setting("VALIDATION_WINDOW"),
+        "backup_expires_at": now + _setting("BACKUP_RETENTION"),
         "summary": data.get("summary"),
     }
     if intervention is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ _ID = {
     "minimum": -(2**63),
     "maximum": 2**63 - 1,
 }
+# An intervention's id is a path segment of the staff API and view: no `/` in a new one.
+# `cancelled` still takes any `_ID`, so one stored before this rule can be cancelled.
+_INTERVENTION_ID = {**_ID, "pattern": "^[^\\x00-\\x1f\\x7f/]+$"}
 _TEXT = {"type": "string", "maxLength": 500}
 _CLIENT = {
     "type": "object",
@@ -64,7 +68,7 @@ _BACKUP = {
     },
 }
 _STARTED_FIELDS = {
-    "id": _ID,
+    "id": _INTERVENTION_ID,
     "ticket_id": _ID,
     "client": _CLIENT,
     "site": _TEXT,
@@ -148,6 +152,24 @@ def _check(name: str, document: Any, prefix: str) -> None:
     raise ApiError(422, "invalid_payload", f"{field}: {message}", field=field)
 
 
+# No event nests deeper than a few levels: anything deeper is refused before it is
+# cleaned or checked, both of which recurse.
+MAX_DEPTH = 32
+
+
+def _too_deep(document: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `document` nests objects or arrays more than `limit` levels deep."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _parse_time(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
@@ -211,13 +233,14 @@ def _verify(body: bytes) -> str:
     failure = "the signature does not match the body"
     for candidate in secrets:
         try:
-            _signer(candidate).verify(body.decode("utf-8"), headers, json_parse=False)
+            # Over the raw bytes: a body that is not UTF-8 is checked like any other.
+            _signer(candidate).verify(body, headers, json_parse=False)
             return webhook_id
         except WebhookVerificationError as exc:
             failure = _verification_message(str(exc))
             if "signature" not in failure:
                 break
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:
             failure = "malformed webhook-signature header"
             break
     raise ApiError(401, "invalid_signature", failure)
@@ -265,9 +288,17 @@ def receive() -> Response:
         raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
     webhook_id = _verify(body)
     try:
-        payload = json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "the body is not UTF-8") from None
+    try:
+        payload = json.loads(text)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    if _too_deep(payload):
+        raise ApiError(
+            422, "invalid_payload", f"the body is nested more than {MAX_DEPTH} levels deep"
+        )
     _check("envelope", payload, "body")
     event_type = payload["type"]
     _check(event_type, payload["data"], "data")
@@ -275,13 +306,14 @@ def receive() -> Response:
     # Only what the schema checked goes on: an undeclared field may hold anything.
     data = _normalise({k: v for k, v in payload["data"].items() if k in declared})
 
+    digest = _event_digest(event_type, payload["data"])
     now = clock_now()
     try:
         # The delivery is recorded first, in the same transaction as its effects: a
         # redelivery finds it (or waits for the first delivery to commit or roll back).
-        if not _record(webhook_id, event_type, data["id"], now):
+        if not _record(webhook_id, event_type, data["id"], digest, now):
             db.session.rollback()
-            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+            return _redelivered(webhook_id, event_type, data["id"], digest)
         intervention = _apply(event_type, data, now)
         # Answered from the rows as the transaction leaves them: the commit expires them.
         answer, state = _answer(intervention), intervention.state
@@ -290,13 +322,13 @@ def receive() -> Response:
         # A concurrent delivery of the same webhook-id (or intervention) won the race.
         db.session.rollback()
         if db.session.get(WebhookDelivery, webhook_id) is not None:
-            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+            return _redelivered(webhook_id, event_type, data["id"], digest)
         raise ApiError(409, "conflict", "a concurrent event changed this intervention") from None
     except TransitionError as exc:
         db.session.rollback()
         if db.session.get(WebhookDelivery, webhook_id) is not None:
             # A concurrent delivery of this same webhook-id moved the intervention first.
-            return _answer(lifecycle.get_by_panel_id(data["id"]), redelivered=True)
+            return _redelivered(webhook_id, event_type, data["id"], digest)
         raise ApiError(409, exc.code, str(exc), state=exc.state, id=data["id"]) from None
     except NotFoundError as exc:
         db.session.rollback()
@@ -312,7 +344,38 @@ def _log_applied(webhook_id: str, event_type: str, panel_id: str, state: str) ->
     log.info("webhook %s applied: %s %s -> %s", webhook_id, event_type, panel_id, state)
 
 
-def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> bool:
+def _event_digest(event_type: str, data: Any) -> str:
+    """SHA-256 of the event as parsed (type and data, keys sorted): the same for a retry
+    that re-encodes the body or stamps a new envelope `timestamp`."""
+    canonical = json.dumps({"type": event_type, "data": data}, sort_keys=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _redelivered(webhook_id: str, event_type: str, panel_id: str, digest: str) -> Response:
+    """Answer a `webhook-id` already recorded: a redelivery of the same event gets the
+    intervention as it stands; another event under a used id is refused (409)."""
+    delivery = db.session.get(WebhookDelivery, webhook_id)
+    # A delivery recorded before migration 0006 has no digest: taken as a redelivery.
+    if delivery is not None and delivery.event_sha256 not in (None, digest):
+        log.warning(
+            "webhook %s refused: its id was already used for another event"
+            " (first %s %s, now %s %s)",
+            webhook_id,
+            delivery.event_type,
+            delivery.intervention_panel_id,
+            event_type,
+            panel_id,
+        )
+        raise ApiError(
+            409,
+            "webhook_id_reused",
+            "this webhook-id was already used for another event; a new event needs a new"
+            " webhook-id",
+        )
+    return _answer(lifecycle.get_by_panel_id(panel_id), redelivered=True)
+
+
+def _record(webhook_id: str, event_type: str, panel_id: str, digest: str, now: datetime) -> bool:
     """Record the delivery; False when this `webhook-id` was delivered before."""
     recorded = db.session.execute(
         insert_for(DELIVERIES)
@@ -320,6 +383,7 @@ def _record(webhook_id: str, event_type: str, panel_id: str, now: datetime) -> b
             webhook_id=webhook_id,
             event_type=event_type,
             intervention_panel_id=panel_id,
+            event_sha256=digest,
             received_at=now,
         )
         .on_conflict_do_nothing(index_elements=[DELIVERIES.c.webhook_id])
