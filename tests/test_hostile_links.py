@@ -22,6 +22,8 @@ from .support import STAFF_TOKEN, mail_links, started_data
 
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+# The same for an intervention's id, which may hold no "/" (it is a path segment).
+ID_MARKUP = '<script>alert("x")<img src=x onerror=alert(1)>'
 
 
 def _links(message: EmailMessage) -> dict[str, str]:
@@ -247,7 +249,7 @@ def test_ticket_notes_escape_the_panels_id_and_keep_an_earlier_versions_text(
         WHMCS_SECRET=TEST_SECRET,
         STAFF_LANGUAGE="en",
     )
-    links = _completed(app, mailbox, panel_id=f"iv{MARKUP}", ticket_id="100")
+    links = _completed(app, mailbox, panel_id=f"iv{ID_MARKUP}", ticket_id="100")
     with app.app_context():
         iv = db.session.scalar(db.select(Intervention))
         # A note a version that wrote the text into the task scheduled before an upgrade.
