@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -186,9 +187,58 @@ def claim(kind: str, now: datetime, limit: int) -> list[Task]:
     return list(db.session.scalars(select(Task).where(Task.claim_token == token).order_by(Task.id)))
 
 
-def still_claimed(lease_ends: datetime | None) -> bool:
-    """Whether this worker's lease (ending `lease_ends`) holds; past it another may take over."""
-    return lease_ends is not None and clock_now() < lease_ends
+class Lease:
+    """A worker's hold on the tasks it claimed, renewed while it works (a heartbeat).
+
+    While the batch runs, a thread moves the batch's `claimed_until` TASK_LEASE ahead
+    every third of TASK_LEASE. A worker that dies stops renewing, and its tasks are free
+    for another within TASK_LEASE; a worker that lives keeps them however slow a site,
+    a relay or the panel is. Use it as a context manager around the batch's work.
+    """
+
+    def __init__(self, app: Flask, batch: list[Task]) -> None:
+        self.app = app
+        self.token = batch[0].claim_token if batch else None
+        self.ends = batch[0].claimed_until if batch else None
+        self.interval = app.config["TASK_LEASE"].total_seconds() / 3
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._renew_until_stopped, daemon=True)
+
+    def held(self) -> bool:
+        """Whether the lease still holds: past it another worker may take the tasks over."""
+        return self.ends is not None and clock_now() < self.ends
+
+    def __enter__(self) -> Lease:
+        if self.token is not None:
+            self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._beat.is_alive():
+            self._beat.join()
+
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.app.app_context():
+                    self.ends = renew(self.token, clock_now())
+                    db.session.remove()
+            except Exception as exc:  # noqa: BLE001 - the lease then runs out: work is redone
+                log.warning("could not renew a lease (%s)", type(exc).__name__)
+
+
+def renew(token: str | None, now: datetime) -> datetime:
+    """Move the lease of the pending tasks claimed with `token` TASK_LEASE ahead; its end."""
+    ends: datetime = now + current_app.config["TASK_LEASE"]
+    db.session.execute(
+        update(Task)
+        .where(Task.claim_token == token, Task.state == "pending", Task.claimed_until.is_not(None))
+        .values(claimed_until=ends)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return ends
 
 
 def _record(task_id: int, **values: Any) -> None:

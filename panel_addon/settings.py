@@ -60,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "TRANSLATIONS_DIR": None,
     "LINK_MAX_AGE": "30d",
     "SWEEP_INTERVAL": "2s",
-    "TASK_LEASE": "5m",
+    "TASK_LEASE": "30s",
     "TASK_BATCH_SIZE": 200,
     "TASK_RETRY_BACKOFF": "5s,30s,2m,10m,30m,1h",
     "COMPANY_NAME": "Your host",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -96,6 +97,7 @@ class SmtpSink:
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse: int = 0  # answer the next N DATA commands with a 4xx
+    delay: float = 0.0  # seconds before answering each DATA (a slow relay)
 
     def received(self) -> list[EmailMessage]:
         with self.lock:
@@ -120,6 +122,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTPServer, session: Any, envelope: Any) -> str:
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         with self.sink.lock:
             if self.sink.refuse > 0:
                 self.sink.refuse -= 1

@@ -5,13 +5,14 @@ share their Message-ID, and a mail that can never be sent holds up no other."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from panel_addon.models import Client, Task, db
 
@@ -141,3 +142,44 @@ def test_a_mail_that_cannot_be_sent_does_not_hold_up_the_others(
     assert [m["To"] for m in mailbox.received()] == ["b@example.test"]
     [refused] = [t for t in task_rows(app, kind="mail") if t.state == "failed"]
     assert "message refused before sending" in str(refused.last_error)
+
+
+def test_a_living_worker_keeps_its_mail_past_the_lease_however_slow_the_relay(
+    make_app: Any, mailbox: Any
+) -> None:
+    """The lease is renewed while the worker works (a heartbeat): no second worker takes
+    the mail over and sends it again, though the relay takes longer than TASK_LEASE."""
+    import threading
+
+    from panel_addon import effects, outbox
+    from panel_addon.clock import Clock
+
+    app = make_app(CLOCK=Clock(), TASK_LEASE="1s", MAIL_TIMEOUT="10s", SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    mailbox.delay = 2.5  # the relay answers DATA after two and a half leases
+    sending = threading.Thread(target=lambda: _drain(app, effects))
+    sending.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not mailbox.deliveries and time.monotonic() < deadline:
+            # A second worker, all along: it must find nothing it may claim.
+            with app.app_context():
+                assert outbox.claim("mail", Clock().now(), 10) == []
+                db.session.remove()
+            time.sleep(0.2)
+    finally:
+        sending.join(timeout=20)
+    assert len(mailbox.received()) == 1
+    with app.app_context():
+        mails = db.session.scalars(select(Task).filter_by(action="send_mail")).all()
+        assert {t.payload["template"]: t.state for t in mails if t.state != "pending"} == {
+            "completion_request": "done"
+        }
+
+
+def _drain(app: Any, effects: Any) -> None:
+    with app.app_context():
+        effects.drain("mail")
+        db.session.remove()

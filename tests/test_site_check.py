@@ -565,7 +565,8 @@ def test_a_drain_hands_back_what_it_has_no_time_for(
         now = app.extensions["panel_addon.clock"].now()
         batch = outbox.claim("site", now, 10)
         assert len(batch) == 3
-        effects.run_batch("site", batch)
+        with outbox.Lease(app, batch) as lease:
+            effects.run_batch("site", batch, lease)
         states = [(t.state, t.claimed_until) for t in task_rows(app, action="site_snapshot")]
     assert states[0][0] == "done"
     assert states[1:] == [("pending", None), ("pending", None)]  # free for the next drain

@@ -38,7 +38,9 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # Kinds carried out a batch at a time.
-BATCHES: dict[str, Callable[[list[Task], datetime], None]] = {"mail": mail.send_batch}
+BATCHES: dict[str, Callable[[list[Task], outbox.Lease, datetime], None]] = {
+    "mail": mail.send_batch
+}
 
 # A drain of these kinds starts no new task after this many seconds, so its RQ job
 # always has room for the one in flight; the rest go back for the next drain.
@@ -81,20 +83,20 @@ def drain(kind: str, max_seconds: float = 60.0) -> int:
             # A backlog: let another worker join in now rather than at the next sweep.
             outbox.kick([kind])
         batched = BATCHES.get(kind)
-        if batched is not None:
-            batched(batch, clock_now())
-        else:
-            run_batch(kind, batch)
+        with outbox.Lease(current_app._get_current_object(), batch) as lease:  # type: ignore[attr-defined]
+            if batched is not None:
+                batched(batch, lease, clock_now())
+            else:
+                run_batch(kind, batch, lease)
         db.session.commit()
         handled += len(batch)
     return handled
 
 
-def run_batch(kind: str, batch: list[Task]) -> None:
+def run_batch(kind: str, batch: list[Task], lease: outbox.Lease) -> None:
     """Carry out claimed tasks one by one, each committed; within the kind's time budget."""
     started = time.monotonic()
     budget = BUDGET_SECONDS.get(kind)
-    lease_ends = batch[0].claimed_until if batch else None
     for index, task in enumerate(batch):
         if index and budget is not None and time.monotonic() - started > budget:
             for rest in batch[index:]:
@@ -102,7 +104,7 @@ def run_batch(kind: str, batch: list[Task]) -> None:
             db.session.commit()
             outbox.kick([kind])
             return
-        if not outbox.still_claimed(lease_ends):
+        if not lease.held():
             break  # past the lease another worker may take it: never run one twice at once
         run_one(task, clock_now())
         db.session.commit()

@@ -121,14 +121,13 @@ class _Mail:
     message: Message
 
 
-def send_batch(batch: list[Task], now: datetime) -> None:
+def send_batch(batch: list[Task], lease: outbox.Lease, now: datetime) -> None:
     """Send a batch of mails over one SMTP connection; each outcome is committed at once.
 
     A mail no longer wanted (states.MAIL_WANTED: a reminder to a client who answered)
     is skipped. A refused recipient fails for good; an SMTP server that cannot be
     reached leaves the unsent mails to be retried with backoff.
     """
-    lease_ends = batch[0].claimed_until if batch else None
     ids = {task.intervention_id for task in batch if task.intervention_id is not None}
     # One query for the batch's interventions, fresh, for the "still wanted" check.
     interventions = {
@@ -159,7 +158,7 @@ def send_batch(batch: list[Task], now: datetime) -> None:
     try:
         with MailSession() as session:
             for mail in wanted:
-                if not outbox.still_claimed(lease_ends):
+                if not lease.held():
                     # A slow relay ate the lease: leave the rest to whoever takes over.
                     break
                 _send_one(session, mail)
