@@ -38,9 +38,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # Kinds carried out a batch at a time.
-BATCHES: dict[str, Callable[[list[Task], outbox.Lease, datetime], None]] = {
-    "mail": mail.send_batch
-}
+BATCHES: dict[str, Callable[[list[Task], outbox.Lease, datetime], None]] = {"mail": mail.send_batch}
 
 # A drain of these kinds starts no new task after this many seconds, so its RQ job
 # always has room for the one in flight; the rest go back for the next drain.
