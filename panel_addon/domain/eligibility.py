@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
-
 from .. import outbox
 from ..models import Client, Intervention, db
 from . import states
 from .errors import TransitionError
+from .moves import move
 from .trail import Actor, add_event
 
 
@@ -30,34 +29,20 @@ def flag_ineligible(
     Returns False when the client already was ineligible (nothing changes then). A late
     report awaiting review is marked flagged.
     """
-    flagged = db.session.execute(
-        update(Client)
-        .where(Client.id == client.id, Client.eligible.is_(True))
-        .values(
-            eligible=False,
-            ineligible_since=now,
-            ineligible_intervention_id=intervention.id if intervention else None,
-            ineligible_reason=reason,
-            updated_at=now,
-        )
-        .returning(Client.id)
-        .execution_options(synchronize_session="fetch")
-    ).first()
-    if flagged is None:
+    flag = {
+        "eligible": False,
+        "ineligible_since": now,
+        "ineligible_intervention_id": intervention.id if intervention else None,
+        "ineligible_reason": reason,
+    }
+    if not move(client, Client.eligible.is_(True), now, flag):
         db.session.refresh(client)
         return False
     if intervention is not None:
         # A late report awaiting review is now decided: flagged (unless staff dismissed it).
-        move = states.LATE_REVIEW["flag"]
-        db.session.execute(
-            update(Intervention)
-            .where(
-                Intervention.id == intervention.id,
-                Intervention.late_report_review.in_(move.existing_sources),
-            )
-            .values(late_report_review=move.target, updated_at=now)
-            .execution_options(synchronize_session="fetch")
-        )
+        review = states.LATE_REVIEW["flag"]
+        awaiting = Intervention.late_report_review.in_(review.existing_sources)
+        move(intervention, awaiting, now, {"late_report_review": review.target})
         add_event(intervention, actor, "client_ineligible", now, reason=reason)
     payload = {
         "client_id": client.id,
@@ -74,20 +59,13 @@ def lift_ineligibility(client: Client, actor: Actor, now: datetime) -> bool:
     Returns False when the client was eligible (nothing changes then).
     """
     because = client.ineligible_intervention_id
-    lifted = db.session.execute(
-        update(Client)
-        .where(Client.id == client.id, Client.eligible.is_(False))
-        .values(
-            eligible=True,
-            ineligible_since=None,
-            ineligible_intervention_id=None,
-            ineligible_reason=None,
-            updated_at=now,
-        )
-        .returning(Client.id)
-        .execution_options(synchronize_session="fetch")
-    ).first()
-    if lifted is None:
+    lift = {
+        "eligible": True,
+        "ineligible_since": None,
+        "ineligible_intervention_id": None,
+        "ineligible_reason": None,
+    }
+    if not move(client, Client.eligible.is_(False), now, lift):
         return False
     intervention = db.session.get(Intervention, because) if because else None
     if intervention is not None:
@@ -99,18 +77,9 @@ def lift_ineligibility(client: Client, actor: Actor, now: datetime) -> bool:
 
 def dismiss_late_report(intervention: Intervention, actor: Actor, now: datetime) -> None:
     """Staff decide a late report does not make the client ineligible."""
-    move = states.LATE_REVIEW["dismiss"]
-    dismissed = db.session.execute(
-        update(Intervention)
-        .where(
-            Intervention.id == intervention.id,
-            Intervention.late_report_review.in_(move.existing_sources),
-        )
-        .values(late_report_review=move.target, updated_at=now)
-        .returning(Intervention.id)
-        .execution_options(synchronize_session="fetch")
-    ).first()
-    if dismissed is None:
+    review = states.LATE_REVIEW["dismiss"]
+    pending = Intervention.late_report_review.in_(review.existing_sources)
+    if not move(intervention, pending, now, {"late_report_review": review.target}):
         db.session.refresh(intervention)
         raise TransitionError("dismiss the late report of", intervention.state)
     add_event(intervention, actor, "late_report_dismissed", now)

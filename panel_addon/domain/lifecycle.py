@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, select
 
 from .. import outbox
 from ..database import insert_for
@@ -24,6 +24,7 @@ from ..site_check_http import check_urls_for
 from . import states
 from .eligibility import flag_ineligible
 from .errors import InvalidRequestError, NotFoundError, TransitionError, WindowClosedError
+from .moves import move
 from .states import BackupState, MailWindow, State
 from .trail import PANEL, SYSTEM, Actor, add_event, staff_words, ticket_note
 
@@ -57,28 +58,6 @@ def _require(panel_id: str) -> Intervention:
 # --- moves -----------------------------------------------------------------------------
 
 
-def _move(
-    intervention: Intervention,
-    where: ColumnElement[bool],
-    now: datetime,
-    values: dict[str, Any],
-) -> bool:
-    """UPDATE the intervention with `values` where `where` still holds; True if it did.
-
-    The session's object shows the new values at once (synchronised from RETURNING).
-    """
-    if intervention.id is None:
-        db.session.flush()  # added in this transaction: inserted first, to be found
-    moved = db.session.execute(
-        update(Intervention)
-        .where(Intervention.id == intervention.id, where)
-        .values(**values, updated_at=now)
-        .returning(Intervention.id)
-        .execution_options(synchronize_session="fetch")
-    ).first()
-    return moved is not None
-
-
 def _transition(
     intervention: Intervention, action: str, actor: Actor, now: datetime, **values: Any
 ) -> str:
@@ -87,13 +66,13 @@ def _transition(
     Raises TransitionError, and changes nothing, when its current state does not allow
     the action (read again: a concurrent request may have moved it).
     """
-    move = states.INTERVENTION[action]
+    row = states.INTERVENTION[action]
     previous = intervention.state
-    allowed = Intervention.state.in_(move.existing_sources)
-    if not _move(intervention, allowed, now, {**values, "state": move.target}):
+    allowed = Intervention.state.in_(row.existing_sources)
+    if not move(intervention, allowed, now, {**values, "state": row.target}):
         db.session.refresh(intervention)
         raise TransitionError(action, intervention.state)
-    add_event(intervention, actor, action, now, from_state=previous, to_state=move.target)
+    add_event(intervention, actor, action, now, from_state=previous, to_state=row.target)
     return previous
 
 
@@ -316,7 +295,7 @@ def _open_window(
         values["deadline_at"] = now + _setting("VALIDATION_WINDOW")
         if intervention.backup_state != BackupState.NONE:
             values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
-    if not _move(intervention, _window_allows(action), now, values):
+    if not move(intervention, _window_allows(action), now, values):
         return False
     deadline = intervention.deadline_at
     assert deadline is not None
@@ -358,7 +337,7 @@ def site_checked(intervention: Intervention, regressions: list[str], now: dateti
     elif regressions and _setting("HOLD_MAIL_ON_REGRESSION"):
         # The client's clock stops: no deadline, no backup expiry until the release.
         held = {"mail_held_at": now, "deadline_at": None, "backup_expires_at": None}
-        mail = "held" if _move(intervention, _window_allows("hold"), now, held) else "none"
+        mail = "held" if move(intervention, _window_allows("hold"), now, held) else "none"
         if mail == "held":
             add_event(intervention, SYSTEM, "mail_held", now, pages=len(regressions))
     else:
@@ -477,7 +456,7 @@ def report(
         values["late_report_review"] = review.target
     _transition(intervention, "report", actor, now, **values)
     # The backup is held only if it is still kept: its expiry may have just committed.
-    held = _move(
+    held = move(
         intervention, _backup_is("hold"), now, {"backup_state": states.BACKUP["hold"].target}
     )
     if held:
@@ -553,7 +532,7 @@ def expire_backup(intervention: Intervention, now: datetime) -> bool:
     is not kept or not yet due; safe to run twice.
     """
     due = and_(_backup_is("expire"), Intervention.backup_expires_at <= now)
-    if not _move(intervention, due, now, {"backup_state": states.BACKUP["expire"].target}):
+    if not move(intervention, due, now, {"backup_state": states.BACKUP["expire"].target}):
         return False
     add_event(intervention, SYSTEM, "backup_expired", now, reference=intervention.backup_reference)
     ticket_note(intervention, "note.backup_expired", now, reference=intervention.backup_reference)
@@ -569,7 +548,7 @@ def hold_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool
     if intervention.backup_state == BackupState.HELD:
         return False
     held = {"backup_state": states.BACKUP["hold"].target}
-    if not _move(intervention, _backup_is("hold"), now, held):
+    if not move(intervention, _backup_is("hold"), now, held):
         db.session.refresh(intervention)
         raise TransitionError("hold the backup of", f"backup {intervention.backup_state}")
     add_event(intervention, actor, "backup_held", now, reference=intervention.backup_reference)
@@ -586,7 +565,7 @@ def release_backup(intervention: Intervention, actor: Actor, now: datetime) -> b
     if expires is None or expires < now:
         expires = now
     released = {"backup_state": states.BACKUP["release"].target, "backup_expires_at": expires}
-    if not _move(intervention, _backup_is("release"), now, released):
+    if not move(intervention, _backup_is("release"), now, released):
         return False
     add_event(intervention, actor, "backup_released", now, reference=intervention.backup_reference)
     outbox.schedule(intervention, "due", "expire_backup", {}, expires, now)
