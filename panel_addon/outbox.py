@@ -281,15 +281,16 @@ def resume_parked(kind: str, now: datetime) -> int:
     Each handler checks again that its work is still wanted, so a task parked long ago
     does only what is still needed.
     """
-    resumed = db.session.execute(
+    resumed = db.session.scalars(
         update(Task)
         .where(Task.kind == kind, Task.state == "parked")
         .values(state="pending", due_at=now, claimed_until=None)
+        .returning(Task.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).all()
     if resumed:
         db.session.info.setdefault(_KICKS, set()).add(kind)
-    return int(resumed or 0)
+    return len(resumed)
 
 
 def mark_retry(task_id: int, attempts: int, now: datetime, error: str) -> None:
