@@ -244,3 +244,33 @@ def test_a_note_an_earlier_version_escaped_is_sent_as_the_text_it_meant(
         db.session.commit()
     run_due(panel_app)
     assert panel.ticket_notes(100) == ["Intervention iv-1 cancelled (client's <b> & co)."]
+
+
+# --- the client area's links ---------------------------------------------------------
+
+
+def test_the_client_area_gets_fresh_links_for_its_own_interventions_only(
+    app: Flask, mailbox: Any, clock: Any
+) -> None:
+    http = app.test_client()
+    start(http)
+    assert http.get("/api/v1/interventions/iv-1/links?client=7", headers=AUTH).json["links"] == {}
+    send(http, "intervention.completed", {"id": "iv-1", "summary": "x"})
+    run_due(app)
+
+    answer = http.get("/api/v1/interventions/iv-1/links?client=7", headers=AUTH)
+    assert answer.status_code == 200
+    links = answer.json["links"]
+    assert set(links) == {"validate", "report"} and answer.json["state"] == "awaiting_validation"
+    page = http.get(path_of(links["validate"]))
+    assert page.status_code == 200  # the same page as the mail's link
+
+    other = http.get("/api/v1/interventions/iv-1/links?client=8", headers=AUTH)
+    unknown = http.get("/api/v1/interventions/iv-9/links?client=7", headers=AUTH)
+    assert other.status_code == unknown.status_code == 404
+    assert "validate" not in other.get_data(as_text=True)
+    assert http.get("/api/v1/interventions/iv-1/links", headers=AUTH).status_code == 400
+    assert http.get("/api/v1/interventions/iv-1/links?client=7").status_code == 401
+
+    assert http.post(path_of(links["validate"])).status_code == 303
+    assert http.get("/api/v1/interventions/iv-1/links?client=7", headers=AUTH).json["links"] == {}

@@ -16,6 +16,7 @@ from ..domain import lifecycle
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from ..domain.trail import Actor
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
+from ..tokens import link_url
 from . import staff_actions, staff_login, staff_queries
 from .errors import ApiError
 from .staff_actions import StaffAction, Target
@@ -151,6 +152,39 @@ def _json_body() -> dict[str, Any]:
 @bp.get("/interventions/<panel_id>")
 def show(panel_id: str) -> Response:
     return jsonify(intervention_json(_get(panel_id), detail=True))
+
+
+# The client links each state still takes: a validation while the window is open; a
+# report then, and after a lapse (a late report).
+_CLIENT_LINKS = {
+    "awaiting_validation": ("validate", "report"),
+    "lapsed": ("report",),
+}
+
+
+@bp.get("/interventions/<panel_id>/links")
+def client_links(panel_id: str) -> Response:
+    """Fresh signed links to the client's pages, for the panel's client area.
+
+    `client` (required) is the panel's id of the client who asks: an intervention of
+    another client answers 404, as an unknown one does. Only the links the state still
+    takes are given; minting them changes nothing.
+    """
+    client_id = request.args.get("client", "")
+    if not client_id:
+        raise ApiError(400, "invalid_filter", "client is required", field="client")
+    iv = lifecycle.get_by_panel_id(panel_id)
+    if iv is None or iv.client_id != client_id:
+        raise ApiError(404, "not_found", f"no intervention with id {panel_id!r} for this client")
+    purposes = _CLIENT_LINKS.get(iv.state, ())
+    return jsonify(
+        {
+            "id": iv.panel_id,
+            "state": iv.state,
+            "deadline_at": _iso(iv.deadline_at),
+            "links": {purpose: link_url(iv, purpose) for purpose in purposes},
+        }
+    )
 
 
 @bp.get("/interventions")
