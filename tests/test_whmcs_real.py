@@ -272,5 +272,17 @@ def test_the_client_area_gets_fresh_links_for_its_own_interventions_only(
     assert http.get("/api/v1/interventions/iv-1/links", headers=AUTH).status_code == 400
     assert http.get("/api/v1/interventions/iv-1/links?client=7").status_code == 401
 
+    listed = http.get("/api/v1/clients/7/interventions", headers=AUTH).json["interventions"]
+    assert [(iv["id"], iv["summary"], set(iv["links"])) for iv in listed] == [
+        ("iv-1", "x", {"validate", "report"})
+    ]
+    assert listed[0]["backup"]["reference"] == "bk-iv-1" and listed[0]["deadline_at"]
+    assert http.get("/api/v1/clients/8/interventions", headers=AUTH).json["interventions"] == []
+
     assert http.post(path_of(links["validate"])).status_code == 303
     assert http.get("/api/v1/interventions/iv-1/links?client=7", headers=AUTH).json["links"] == {}
+    start(http, "iv-2")
+    send(http, "intervention.cancelled", {"id": "iv-2", "reason": "duplicate"})
+    listed = http.get("/api/v1/clients/7/interventions", headers=AUTH).json["interventions"]
+    assert [iv["id"] for iv in listed] == ["iv-1"]  # the cancelled one is not the client's
+    assert http.get("/api/v1/clients/7/interventions?limit=x", headers=AUTH).status_code == 400

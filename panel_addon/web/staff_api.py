@@ -162,13 +162,42 @@ _CLIENT_LINKS = {
 }
 
 
+# What a client sees of their interventions: all but the cancelled ones (staff undid
+# those, often before the client heard of them).
+_CLIENT_STATES = "in_progress,awaiting_validation,validated,reported,lapsed,resolved"
+CLIENT_LIST_MAX = 50
+
+
+def client_view_json(iv: Intervention) -> dict[str, Any]:
+    """What the panel's client area shows the intervention's client, with fresh links.
+
+    The links are those the state still takes, freshly signed (minting them changes
+    nothing); they open the same pages as the mail's.
+    """
+    return {
+        "id": iv.panel_id,
+        "state": iv.state,
+        "site": iv.site,
+        "summary": iv.summary,
+        "started_at": _iso(iv.started_at),
+        "completed_at": _iso(iv.completed_at),
+        "deadline_at": _iso(iv.deadline_at),
+        "decided_at": _iso(iv.decided_at),
+        "backup": {
+            "reference": iv.backup_reference,
+            "state": iv.backup_state,
+            "expires_at": _iso(iv.backup_expires_at),
+        },
+        "links": {purpose: link_url(iv, purpose) for purpose in _CLIENT_LINKS.get(iv.state, ())},
+    }
+
+
 @bp.get("/interventions/<panel_id>/links")
 def client_links(panel_id: str) -> Response:
-    """Fresh signed links to the client's pages, for the panel's client area.
+    """One intervention as its client sees it, with fresh links to its pages.
 
     `client` (required) is the panel's id of the client who asks: an intervention of
-    another client answers 404, as an unknown one does. Only the links the state still
-    takes are given; minting them changes nothing.
+    another client answers 404, as an unknown one does.
     """
     client_id = request.args.get("client", "")
     if not client_id:
@@ -176,15 +205,21 @@ def client_links(panel_id: str) -> Response:
     iv = lifecycle.get_by_panel_id(panel_id)
     if iv is None or iv.client_id != client_id:
         raise ApiError(404, "not_found", f"no intervention with id {panel_id!r} for this client")
-    purposes = _CLIENT_LINKS.get(iv.state, ())
-    return jsonify(
-        {
-            "id": iv.panel_id,
-            "state": iv.state,
-            "deadline_at": _iso(iv.deadline_at),
-            "links": {purpose: link_url(iv, purpose) for purpose in purposes},
-        }
-    )
+    return jsonify(client_view_json(iv))
+
+
+@bp.get("/clients/<client_id>/interventions")
+def client_interventions(client_id: str) -> Response:
+    """The client's interventions as they see them (cancelled ones left out), newest first."""
+    args = {"client": client_id, "state": _CLIENT_STATES}
+    if "limit" in request.args:
+        args["limit"] = request.args["limit"]
+    try:
+        found = staff_queries.page(args, default_limit=20)
+    except staff_queries.FilterError as exc:
+        raise ApiError(400, "invalid_filter", str(exc), field=exc.field or "limit") from None
+    items = found.items[:CLIENT_LIST_MAX]
+    return jsonify({"client_id": client_id, "interventions": [client_view_json(i) for i in items]})
 
 
 @bp.get("/interventions")
