@@ -17,9 +17,9 @@ import struct
 import subprocess
 import sys
 import time
-import zipfile
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
