@@ -874,3 +874,193 @@ def test_the_addon_page_shows_counts_checks_the_connection_and_opens_the_staff_v
         module_dir, [{"kind": "output", "get": {}}], settings=settings(url, staff_token="nope")
     )
     assert "refuses the staff API token" in wrong["results"][0]["output"]
+
+
+def test_the_service_s_own_reopen_is_not_taken_for_a_technician_s_status(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    # The worst case: the operator's REOPEN_TICKET_STATUS is also the module's "in
+    # progress" status. The service's UpdateTicket is an API call: WHMCS fires
+    # TicketStatusChange inside it with no adminid and no admin session.
+    url, app = service["url"], service["app"]
+    localapi = {"tickets": {"801": dict(TICKET, ticketid=801)}, "clients": {"42": CLIENT}}
+    reopen = {
+        "kind": "api",
+        "command": "UpdateTicket",
+        "values": {"ticketid": 801, "status": "Customer-Reply"},
+    }
+    configured = settings(url, status_in_progress="Customer-Reply")
+    out = run_php(module_dir, [reopen], settings=configured, localapi=localapi)
+    assert out["hooks_fired"] == [
+        {"hook": "TicketStatusChange", "ticketid": 801, "status": "Customer-Reply"}
+    ]
+    assert intervention(app, "T801-1") is None
+    assert [e["action"] for e in out["logs"]] == ["status change ignored (no admin)"]
+
+    # The same status set by a technician starts one; the module's own UpdateTicket
+    # (from the button, in the admin's session) fires the hook too and is not echoed.
+    localapi["tickets"]["801"]["status"] = "Open"
+    by_hand = {
+        "kind": "hook",
+        "name": "TicketStatusChange",
+        "vars": {"ticketid": 801, "status": "Customer-Reply", "adminid": 3},
+    }
+    out = run_php(module_dir, [by_hand], settings=configured, localapi=localapi)
+    assert intervention(app, "T801-1") is not None
+    localapi["tickets"]["802"] = dict(TICKET, ticketid=802)
+    start_form = {
+        "kind": "output",
+        "post": {
+            "action": "start",
+            "ticketid": "802",
+            "backup": "bk-802",
+            "token": "csrf-token-of-this-session",
+        },
+    }
+    out = run_php(module_dir, [start_form], settings=configured, localapi=localapi)
+    assert out["hooks_fired"] == [
+        {"hook": "TicketStatusChange", "ticketid": 802, "status": "Customer-Reply", "adminid": 3}
+    ]
+    assert out["tickets"]["802"]["status"] == "Customer-Reply"
+    assert intervention(app, "T802-1") is not None and intervention(app, "T802-2") is None
+
+
+# -- The client area ---------------------------------------------------------------------------
+
+
+def _awaiting(app: Flask, panel_id: str, client_id: str, summary: str) -> None:
+    with app.test_client() as http:
+        data = dict(started(panel_id, client_id=client_id), site=f"site-of-{client_id}.example")
+        assert send(http, "intervention.started", data).status_code == 200
+        done = send(http, "intervention.completed", {"id": panel_id, "summary": summary})
+        assert done.status_code == 200, done.json
+
+
+@pytest.fixture(scope="module")
+def client_area(service: dict[str, Any]) -> dict[str, Any]:
+    """Client 4242 has an intervention awaiting them; client 4343 one of their own."""
+    app = service["app"]
+    _awaiting(app, "php-ca-1", "4242", "Plugins <updated> & cache cleared.\nAll good.")
+    _awaiting(app, "php-ca-2", "4343", "Theme fixed.")
+    return service
+
+
+CLIENTS = {"4242": {"language": "english"}, "4343": {"language": "french"}, "5555": {}}
+
+
+def _as_client(module_dir: Path, url: str, uid: int, calls: list[dict[str, Any]]) -> Any:
+    return run_php(
+        module_dir,
+        calls,
+        settings=settings(url),
+        session={"uid": uid},
+        localapi={"tickets": {}, "clients": CLIENTS},
+    )
+
+
+def test_my_interventions_shows_the_client_their_own_with_the_signed_links(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    out = _as_client(module_dir, url, 4242, [{"kind": "clientarea"}])
+    page = out["results"][0]["return"]
+    assert page["templatefile"] == "clientarea" and page["requirelogin"] is True
+    assert page["pagetitle"] == "My interventions"
+    body = page["vars"]["signoff_body"]
+    assert "site-of-4242.example" in body and "Awaiting your validation" in body
+    assert "Plugins &lt;updated&gt; &amp; cache cleared.<br>" in body  # escaped, lines kept
+    assert "left" in body and "data-signoff-deadline" in body
+    assert "A backup of your site from before the intervention is kept until" in body
+    assert "php-ca-2" not in body and "site-of-4343" not in body
+    links = dict(re.findall(r'href="([^"]+/i/[^"/]+/(validate|report))"', body))
+    assert {purpose for purpose in links.values()} == {"validate", "report"}
+    for link in links:
+        assert link.startswith(url + "/i/")
+        with urllib.request.urlopen(html.unescape(link), timeout=5) as answer:  # noqa: S310
+            assert answer.status == 200  # the same page as the mail's link
+    assert [iv["id"] for iv in page["vars"]["interventions"]] == ["php-ca-1"]
+
+
+def test_another_client_s_intervention_is_refused(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    mine = {"kind": "clientarea", "get": {"intervention": "php-ca-1"}}
+    theirs = {"kind": "clientarea", "get": {"intervention": "php-ca-2"}}
+    out = _as_client(module_dir, url, 4242, [mine, theirs])
+    own, other = (r["return"]["vars"] for r in out["results"])
+    assert "/i/" in own["signoff_body"] and [iv["id"] for iv in own["interventions"]] == [
+        "php-ca-1"
+    ]
+    assert "This intervention is not in your account." in other["signoff_body"]
+    assert "/i/" not in other["signoff_body"] and other["interventions"] == []
+    assert "Theme fixed" not in json.dumps(out)
+
+    french = _as_client(module_dir, url, 4343, [{"kind": "clientarea", "language": "french"}])
+    page = french["results"][0]["return"]
+    assert page["pagetitle"] == "Mes interventions"
+    assert "Attend votre validation" in page["vars"]["signoff_body"]
+    assert "php-ca-1" not in json.dumps(page)
+
+
+def test_the_home_page_shows_a_panel_while_an_intervention_awaits_the_client(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    home = {"kind": "menu", "name": "ClientAreaHomepagePanels"}
+    navbar = {"kind": "menu", "name": "ClientAreaPrimaryNavbar", "children": ["Support"]}
+    out = _as_client(module_dir, url, 4242, [home, navbar])
+    panels, menu = (r["return"] for r in out["results"])
+    panel = panels["children"]["intervention-signoff"]["attributes"]
+    assert panel["label"] == "An intervention awaits your validation"
+    assert "Plugins &lt;updated&gt;" in panel["bodyHtml"]
+    assert re.search(r'href="http://127\.0\.0\.1:\d+/i/[^"]+/validate"', panel["bodyHtml"])
+    assert "index.php?m=intervention_signoff" in panel["footerHtml"]
+    item = menu["children"]["Support"]["children"]["intervention-signoff"]["attributes"]
+    assert item == {
+        "label": "My interventions",
+        "uri": "index.php?m=intervention_signoff",
+        "order": 100,
+    }
+
+    french = _as_client(module_dir, url, 4343, [home])["results"][0]["return"]
+    assert french["children"]["intervention-signoff"]["attributes"]["label"] == (
+        "Une intervention attend votre validation"
+    )
+    nothing = _as_client(module_dir, url, 5555, [home, navbar])
+    empty, still = (r["return"] for r in nothing["results"])
+    assert empty["children"] == []  # nothing awaits client 5555: no panel
+    assert "intervention-signoff" in still["children"]["Support"]["children"]
+
+
+def test_the_client_area_asks_nothing_of_anyone_signed_out_or_when_switched_off(
+    client_area: dict[str, Any], module_dir: Path, silent_port: int
+) -> None:
+    home = {"kind": "menu", "name": "ClientAreaHomepagePanels"}
+    # Signed out: the page asks WHMCS for a sign-in, the service is never called.
+    hung = f"http://127.0.0.1:{silent_port}"
+    out = _as_client(module_dir, hung, 0, [{"kind": "clientarea"}, home])
+    page, panels = (r["return"] for r in out["results"])
+    assert page["requirelogin"] is True and page["vars"]["signoff_body"] == ""
+    assert panels["children"] == [] and all(r["seconds"] < 0.5 for r in out["results"])
+    off = run_php(
+        module_dir,
+        [{"kind": "clientarea"}, home],
+        settings=settings(client_area["url"], client_area=""),
+        session={"uid": 4242},
+        localapi={"tickets": {}, "clients": CLIENTS},
+    )
+    page, panels = (r["return"] for r in off["results"])
+    assert "/i/" not in page["vars"]["signoff_body"] and panels["children"] == []
+    # A hung service: the page says so within the module's timeout.
+    slow = run_php(
+        module_dir,
+        [{"kind": "clientarea"}, home],
+        settings=settings(hung, timeout="0.5"),
+        session={"uid": 4242},
+        localapi={"tickets": {}, "clients": CLIENTS},
+    )
+    page, panels = slow["results"]
+    assert "cannot be shown right now" in page["return"]["vars"]["signoff_body"]
+    assert panels["return"]["children"] == []
+    assert all(r["seconds"] < 1.5 and r["error"] is None for r in slow["results"])
