@@ -375,6 +375,14 @@ def test_hanging_panel_raises_a_transient_timeout(panel: FakeWhmcs) -> None:
     assert_no_credentials(error, IDENTIFIER, SECRET)
 
 
+def test_a_slow_panel_that_answers_within_the_timeout_is_waited_for(panel: FakeWhmcs) -> None:
+    panel.latency = 0.4
+
+    with WhmcsClient(panel.url, IDENTIFIER, SECRET, timeout=2.0) as whmcs:
+        whmcs.add_ticket_note(42, "slow but fine")
+        assert whmcs.get_ticket_notes(42) == ["slow but fine"]
+
+
 def test_a_call_given_up_on_may_still_be_applied_by_the_panel(panel: FakeWhmcs) -> None:
     # Why callers must make ticket notes safe to repeat or accept a duplicate.
     panel.hang_seconds = 0.5

@@ -6,7 +6,10 @@
  * call returned or printed, the localAPI calls, the module log and the session.
  *
  * Scenario keys: module (folder), settings, admins, configuration, localapi, session,
- * server, calls: [{kind: hook|output|client|config|activate|deactivate, ...}].
+ * server, calls: [{kind: hook|menu|output|clientarea|api|client|config|activate|
+ * deactivate|version|unsupported|sign, ...}]. `menu` runs a client-area menu hook on a
+ * menu object, `clientarea` the client area's page, `api` a localAPI call made as an
+ * External API request (no admin session), as the service's calls are.
  */
 
 declare(strict_types=1);
