@@ -85,7 +85,8 @@ final class ClientArea
                 'icon' => 'fa-clipboard-check',
                 'order' => 5,
                 'extras' => ['color' => 'gold'],
-                'bodyHtml' => '<div class="panel-body card-body">' . $body . '</div>' . $area->panel->countdownScript(),
+                // WHMCS puts bodyHtml in the panel's body (padding and all).
+                'bodyHtml' => $body . $area->panel->countdownScript(),
                 'footerHtml' => '<a href="' . Panel::h(self::LINK) . '">' . Panel::h($area->panel->t('ca_all'))
                     . '</a>',
             ]);
