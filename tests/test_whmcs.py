@@ -319,6 +319,7 @@ def test_server_side_failures_are_transient(
 
     assert caught.value.transient is True
     assert caught.value.status_code == status
+    assert ("proxy or firewall" in str(caught.value)) == mode.startswith("waf")
     assert panel.ticket_notes(42) == []
     assert_no_credentials(caught.value, IDENTIFIER, SECRET)
     whmcs.add_ticket_note(42, "note")

@@ -228,6 +228,9 @@ class WhmcsClient:
             raise failure
         assert response is not None
         payload = self._check(action, response)
+        if payload.get("warning"):
+            warning = self._redact(str(payload["warning"]))
+            log.info("WHMCS %s succeeded with a warning: %s", action, warning)
         log.debug("WHMCS %s succeeded", action)
         return payload
 
@@ -341,9 +344,13 @@ class WhmcsClient:
             )
         if status >= 400:
             permanent = status < 500 and status != 429 and _is_permanent(api_message)
+            detail = f"{api_message} (HTTP {status})" if api_message else f"HTTP {status}"
+            if payload is None and "html" in response.headers.get("Content-Type", "").lower():
+                # Not WHMCS's API: a firewall, rate limiter or proxy in front of it answered.
+                detail += " with an HTML page: a proxy or firewall in front of WHMCS answered"
             raise self._error(
                 action,
-                f"{api_message} (HTTP {status})" if api_message else f"HTTP {status}",
+                detail,
                 transient=not permanent,
                 status_code=status,
                 api_message=api_message,
