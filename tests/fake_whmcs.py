@@ -47,6 +47,8 @@ CREDENTIAL_FIELDS = frozenset({"identifier", "secret", "accesskey", "username", 
 #   http500, http429  -- that status with a JSON error body, nothing applied
 #   waf429, waf503    -- that status with an HTML page from a WAF or proxy, nothing applied
 #   result_error      -- HTTP 200 {"result": "error", "message": <message>}, nothing applied
+#   warning_only      -- HTTP 200 {"warning": <message>} and no result: the call failed
+#                        (WHMCS/developer-docs issue 303), nothing applied
 #   not_json          -- HTTP 200 with an HTML page (a PHP fatal error, a proxy page)
 #   redirect          -- HTTP 301 to the same endpoint (e.g. http -> https)
 #   drop              -- the connection is closed without an answer
@@ -57,6 +59,7 @@ FAULT_MODES = frozenset(
         "http500",
         "http429",
         "waf429",
+        "warning_only",
         "waf503",
         "result_error",
         "not_json",
@@ -495,6 +498,8 @@ class FakeWhmcs:
             return _Answer(status, page.encode(), "text/html", {"Retry-After": "1"})
         if fault.mode == "result_error":
             return self._render({"result": "error", "message": fault.message}, 200, as_json)
+        if fault.mode == "warning_only":
+            return self._render({"warning": fault.message}, 200, as_json)
         if fault.mode == "redirect":
             return _Answer(
                 301,

@@ -256,6 +256,17 @@ def test_other_result_errors_are_transient(panel: FakeWhmcs, whmcs: WhmcsClient)
     assert whmcs.get_client_notes(7)  # the next call goes through
 
 
+def test_a_warning_without_a_result_is_a_failure_that_says_the_warning(
+    panel: FakeWhmcs, whmcs: WhmcsClient
+) -> None:
+    panel.fail_next(1, "warning_only", message="Invalid or Missing Information")
+
+    error = failure(whmcs, clientid=7)
+
+    assert error.transient is True
+    assert "warning: Invalid or Missing Information" in str(error)
+
+
 def test_a_status_the_panel_does_not_know_is_a_transient_configuration_fault(
     whmcs: WhmcsClient,
 ) -> None:

@@ -373,9 +373,10 @@ class WhmcsClient:
                 api_message=api_message,
             )
         if result != "success":
-            raise self._error(
-                action, f"unexpected result {result!r}", transient=True, status_code=status
-            )
+            # Some failures answer only a `warning` member, with no result.
+            warning = payload.get("warning")
+            detail = f"warning: {warning}" if warning else f"unexpected result {result!r}"
+            raise self._error(action, detail, transient=True, status_code=status)
         return payload
 
     def _error(
