@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import outbox, queues
+from .clock import now as clock_now
 
 
 def init_app(app: Flask) -> None:
@@ -41,7 +42,7 @@ def check_command() -> None:
     from sqlalchemy import text
 
     from panel_addon.models import db
-    from panel_addon.panels import configured_panel
+    from panel_addon.panels import PanelError, PermissionProbe, configured_panel
 
     ok = True
     try:
@@ -67,6 +68,26 @@ def check_command() -> None:
         click.echo("settings: no panel is configured (PANEL_ADDON_WHMCS_URL is not set)")
     else:
         click.echo(f"panel: {panel!r}")
+        if isinstance(panel, PermissionProbe):
+            try:
+                missing = panel.missing_permissions()
+            except PanelError as exc:
+                ok = False
+                click.echo(f"panel: UNREACHABLE or refused: {exc}")
+            else:
+                if missing:
+                    ok = False
+                    click.echo(
+                        "panel: the API role of the service's credentials does not allow: "
+                        f"{', '.join(missing)} (WHMCS: Configuration > System Settings > "
+                        "Manage API Credentials > API Roles)"
+                    )
+                else:
+                    click.echo("panel: ok (the API role allows every action the service calls)")
+                    resumed = outbox.resume_parked("panel", clock_now())
+                    db.session.commit()
+                    if resumed:
+                        click.echo(f"panel: {resumed} parked panel tasks resumed")
     if not ok:
         sys.exit(1)
 

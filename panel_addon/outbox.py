@@ -42,6 +42,14 @@ class PermanentError(Exception):
     """The task can never succeed as it is (a refused recipient); it is marked failed."""
 
 
+class Parked(Exception):
+    """The task cannot succeed until the operator changes a setting (a panel permission).
+
+    It is parked: shown to staff with the reason, never retried by itself, and made due
+    again by `resume_parked` once the setting is fixed (`panel-addon check` does it).
+    """
+
+
 class Skip(Exception):
     """The task is no longer wanted (the client answered, the panel is not configured)."""
 
@@ -261,6 +269,28 @@ def mark_skipped(task_id: int, now: datetime, why: str) -> None:
 
 def mark_failed(task_id: int, attempts: int, now: datetime, error: str) -> None:
     _record(task_id, state="failed", done_at=now, attempts=attempts + 1, last_error=error[:2000])
+
+
+def mark_parked(task_id: int, attempts: int, now: datetime, error: str) -> None:
+    _record(task_id, state="parked", attempts=attempts + 1, last_error=error[:2000])
+
+
+def resume_parked(kind: str, now: datetime) -> int:
+    """Make the parked tasks of `kind` due now (the caller commits); return how many.
+
+    Each handler checks again that its work is still wanted, so a task parked long ago
+    does only what is still needed.
+    """
+    resumed = db.session.scalars(
+        update(Task)
+        .where(Task.kind == kind, Task.state == "parked")
+        .values(state="pending", due_at=now, claimed_until=None)
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if resumed:
+        db.session.info.setdefault(_KICKS, set()).add(kind)
+    return len(resumed)
 
 
 def mark_retry(task_id: int, attempts: int, now: datetime, error: str) -> None:

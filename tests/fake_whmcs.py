@@ -1,9 +1,27 @@
-"""A WHMCS External API on loopback for tests: in-memory clients and tickets, recorded calls."""
+"""A WHMCS External API on loopback for tests: in-memory clients and tickets, recorded calls.
+
+It behaves as a real WHMCS 8 does, as far as public evidence shows (the sources are in
+/work/shared/reference/whmcs.md, section 8, and docs/whmcs-module.md), each behaviour on
+by default so a test meets what production meets:
+
+- every request field is HTML-encoded before an action sees it (``htmlspecialchars``,
+  ENT_QUOTES) and stored so; reads answer what is stored;
+- the API role: an action it does not list answers ``Invalid Permissions: API action
+  "<action>" is not allowed`` (``restrict_role``); an unknown action answers
+  ``Invalid API Command``;
+- ids come back as strings; some answers carry a ``warning`` member;
+- a WAF or proxy in front of the panel may answer 429 or 503 with an HTML page
+  (``fail_next(mode="waf429")``), and every answer takes ``latency`` seconds;
+- API calls fire the panel's hooks (``hooks_fired``): ``UpdateTicket`` changing a status
+  fires ``TicketStatusChange`` with ``ticketid`` and ``status`` only (no admin: an API
+  context), ``UpdateClient`` fires ``ClientEdit`` and logs "Client Profile Modified".
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import html
 import json
 import socket
 import sys
@@ -27,15 +45,36 @@ CREDENTIAL_FIELDS = frozenset({"identifier", "secret", "accesskey", "username", 
 
 # Injected failures, in the order a request meets them:
 #   http500, http429  -- that status with a JSON error body, nothing applied
+#   waf429, waf503    -- that status with an HTML page from a WAF or proxy, nothing applied
 #   result_error      -- HTTP 200 {"result": "error", "message": <message>}, nothing applied
+#   warning_only      -- HTTP 200 {"warning": <message>} and no result: the call failed
+#                        (WHMCS/developer-docs issue 303), nothing applied
 #   not_json          -- HTTP 200 with an HTML page (a PHP fatal error, a proxy page)
 #   redirect          -- HTTP 301 to the same endpoint (e.g. http -> https)
 #   drop              -- the connection is closed without an answer
 #   hang              -- no answer for `hang_seconds`, then the call is applied and answered
 #                        (a slow panel that did the work after the client gave up)
 FAULT_MODES = frozenset(
-    {"http500", "http429", "result_error", "not_json", "redirect", "drop", "hang"}
+    {
+        "http500",
+        "http429",
+        "waf429",
+        "warning_only",
+        "waf503",
+        "result_error",
+        "not_json",
+        "redirect",
+        "drop",
+        "hang",
+    }
 )
+
+# What WHMCS answers for an action it does not have (older versions said the second).
+UNKNOWN_ACTION = "Invalid API Command"
+# The `warning` member GetClientsDetails carries: its top-level copy of the client is
+# deprecated (documented); the wording is the fake's, what matters is that a `warning`
+# member never breaks a call.
+DETAILS_WARNING = "The top-level client fields are deprecated: read them from `client`."
 
 TICKET_STATUSES = ("Open", "Answered", "Customer-Reply", "On Hold", "In Progress", "Closed")
 
@@ -75,6 +114,30 @@ class _Answer:
     body: bytes
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def htmlspecialchars(text: str) -> str:
+    """What WHMCS does to every request field: PHP's htmlspecialchars with ENT_QUOTES."""
+    return (
+        text.replace("&", "&amp;")
+        .replace('"', "&quot;")
+        .replace("'", "&#039;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+def permission_message(action: str) -> str:
+    """WHMCS's answer to an action the API role does not allow (it names it in lower case)."""
+    return f'Invalid Permissions: API action "{action.lower()}" is not allowed'
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A hook the panel fired while it applied an API call: its name and its variables."""
+
+    name: str
+    vars: dict[str, Any]
 
 
 def _now() -> str:
@@ -122,6 +185,7 @@ class FakeWhmcs:
         secret: str = TEST_SECRET,
         access_key: str | None = None,
         hang_seconds: float = 5.0,
+        latency: float = 0.002,
     ) -> None:
         self.identifier = identifier
         self.secret = secret
@@ -129,6 +193,16 @@ class FakeWhmcs:
         self.hang_seconds = hang_seconds
         # False imitates a WHMCS old enough to answer GetClientsDetails at the top level only.
         self.nest_client_details = True
+        # The real panel's ways, each on by default (see the module's docstring).
+        self.encode_input = True
+        self.string_ids = True
+        self.warnings = True
+        self.latency = latency
+        # The actions the credentials' API role allows (lower case); None: every one.
+        self.role: frozenset[str] | None = None
+        self.hooks_fired: list[Hook] = []
+        self.activity_log: list[str] = []
+        self._hook_listeners: list[Callable[[Hook], None]] = []
         self.connections_accepted = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -212,7 +286,12 @@ class FakeWhmcs:
         lastname: str | None = None,
         language: str = "",
     ) -> dict[str, Any]:
-        """Create a client; ``notes=None`` leaves the admin-notes field out of answers."""
+        """Create a client; ``notes=None`` leaves the admin-notes field out of answers.
+
+        ``notes`` is what staff typed in the admin area: it is stored HTML-encoded, as
+        WHMCS stores its forms' fields (``client()`` gives the stored text,
+        ``staff_notes()`` what staff see).
+        """
         client: dict[str, Any] = {
             "id": client_id,
             "firstname": firstname,
@@ -225,7 +304,7 @@ class FakeWhmcs:
             "client_notes": [],
         }
         if notes is not None:
-            client["notes"] = notes
+            client["notes"] = self._stored(notes)
         with self._lock:
             self._clients[client_id] = client
             return copy.deepcopy(client)
@@ -264,8 +343,36 @@ class FakeWhmcs:
             return copy.deepcopy(self._tickets[ticket_id])
 
     def ticket_notes(self, ticket_id: int) -> list[str]:
-        """The messages of a ticket's notes, oldest first."""
-        return [note["message"] for note in self.ticket(ticket_id)["notes"]]
+        """The messages of a ticket's notes as staff read them (decoded), oldest first."""
+        return [html.unescape(note["message"]) for note in self.ticket(ticket_id)["notes"]]
+
+    def staff_notes(self, client_id: int) -> str:
+        """The client's admin notes as staff see and edit them (the stored text, decoded).
+
+        The admin area shows the stored field inside a ``<textarea>``, so the browser
+        decodes its character references once: html.unescape does the same.
+        """
+        return html.unescape(self.client(client_id).get("notes", ""))
+
+    def set_staff_notes(self, client_id: int, notes: str) -> None:
+        """Save the admin notes as staff do in the admin area (stored encoded)."""
+        with self._lock:
+            self._clients[client_id]["notes"] = self._stored(notes)
+
+    def restrict_role(self, *actions: str) -> None:
+        """Let the credentials' API role allow only these actions (none: every action)."""
+        with self._lock:
+            self.role = frozenset(a.lower() for a in actions) if actions else None
+
+    def on_hook(self, listener: Callable[[Hook], None]) -> None:
+        """Call ``listener`` with each hook fired from now on (in the request's thread)."""
+        with self._lock:
+            self._hook_listeners.append(listener)
+
+    def hooks(self, name: str | None = None) -> list[Hook]:
+        """The hooks fired so far, or those of one name."""
+        with self._lock:
+            return [h for h in self.hooks_fired if name is None or h.name == name]
 
     def calls(self, action: str | None = None) -> list[Call]:
         """Every recorded request, or those of one action (case-insensitive)."""
@@ -336,6 +443,8 @@ class FakeWhmcs:
                 {"result": "error", "message": "Authentication Failed"}, 403, as_json
             )
 
+        if self.latency > 0 and self._release.wait(self.latency):
+            return None  # the server is stopping
         fault = self._take_fault(action)
         if fault is not None and fault.mode != "hang":
             self._record(action, recorded, fault.mode)
@@ -345,11 +454,21 @@ class FakeWhmcs:
             return None  # the server is stopping: give up quietly
 
         handler = _ACTIONS.get(action.lower())
+        fields = {
+            name: (
+                value if name in CREDENTIAL_FIELDS or not self.encode_input else self._stored(value)
+            )
+            for name, value in params.items()
+        }
         with self._lock:
             if handler is None:
-                payload: dict[str, Any] = {"result": "error", "message": "Command Not Found"}
+                payload: dict[str, Any] = {"result": "error", "message": UNKNOWN_ACTION}
+            elif self.role is not None and action.lower() not in self.role:
+                payload = {"result": "error", "message": permission_message(action)}
             else:
-                payload = handler(self, params)
+                payload = handler(self, fields)
+                if self.string_ids:
+                    payload = _ids_as_strings(payload)
         self._record(action, recorded, "hang" if fault else str(payload["result"]))
         return self._render(payload, 200, as_json)
 
@@ -372,8 +491,15 @@ class FakeWhmcs:
             answer = self._render({"result": "error", "message": "Too Many Requests"}, 429, as_json)
             answer.headers["Retry-After"] = "1"
             return answer
+        if fault.mode in ("waf429", "waf503"):
+            status = 429 if fault.mode == "waf429" else 503
+            title = "429 Too Many Requests" if status == 429 else "503 Service Unavailable"
+            page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+            return _Answer(status, page.encode(), "text/html", {"Retry-After": "1"})
         if fault.mode == "result_error":
             return self._render({"result": "error", "message": fault.message}, 200, as_json)
+        if fault.mode == "warning_only":
+            return self._render({"warning": fault.message}, 200, as_json)
         if fault.mode == "redirect":
             return _Answer(
                 301,
@@ -388,6 +514,16 @@ class FakeWhmcs:
         with self._changed:
             self._calls.append(Call(action, params, outcome))
             self._changed.notify_all()
+
+    def _stored(self, value: str) -> str:
+        return htmlspecialchars(value) if self.encode_input else value
+
+    def _fire(self, name: str, **variables: Any) -> None:
+        # Called with the lock held, as WHMCS runs hooks inside the API call.
+        hook = Hook(name, variables)
+        self.hooks_fired.append(hook)
+        for listener in list(self._hook_listeners):
+            listener(hook)
 
     @staticmethod
     def _render(payload: dict[str, Any], status: int, as_json: bool) -> _Answer:
@@ -426,6 +562,8 @@ class FakeWhmcs:
             fullname=f"{client['firstname']} {client['lastname']}",
         )
         payload: dict[str, Any] = {"result": "success", **details}
+        if self.warnings:
+            payload["warning"] = DETAILS_WARNING
         if self.nest_client_details:
             payload["client"] = dict(details)
         if _truthy(params.get("stats")):
@@ -443,9 +581,12 @@ class FakeWhmcs:
         ):
             return {"result": "error", "message": "Duplicate Email Address"}
         # WHMCS tests presence, not truth: notes="" clears the field.
+        before = {name: client.get(name) for name in _CLIENT_FIELDS}
         for name in _CLIENT_FIELDS:
             if name in params:
                 client[name] = params[name]
+        self.activity_log.append(f"Client Profile Modified - User ID: {client['id']}")
+        self._fire("ClientEdit", userid=client["id"], olddata=before)
         return {"result": "success", "clientid": client["id"]}
 
     def _add_client_note(self, params: dict[str, str]) -> dict[str, Any]:
@@ -480,6 +621,7 @@ class FakeWhmcs:
                 "markdown": _truthy(params.get("markdown")),
             }
         )
+        self._fire("TicketAddNote", ticketid=ticket["id"], message=params["message"], adminid=0)
         return {"result": "success"}
 
     def _update_ticket(self, params: dict[str, str]) -> dict[str, Any]:
@@ -493,8 +635,10 @@ class FakeWhmcs:
                 "result": "error",
                 "message": f"Invalid Ticket Status. Valid statuses are: {valid}",
             }
-        if status:
+        if status and status != ticket["status"]:
             ticket["status"] = status
+            # An API context: no admin session, so no adminid.
+            self._fire("TicketStatusChange", ticketid=ticket["id"], status=status)
         if params.get("subject"):
             ticket["subject"] = params["subject"]
         return {"result": "success", "ticketid": ticket["id"]}
@@ -524,6 +668,21 @@ class FakeWhmcs:
         note_id = self._next_note_id
         self._next_note_id += 1
         return note_id
+
+
+def _ids_as_strings(value: Any, key: str = "") -> Any:
+    # WHMCS answers most ids as strings ("clientid": "7"), read from the database as such.
+    if isinstance(value, dict):
+        return {k: _ids_as_strings(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ids_as_strings(item, key) for item in value]
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (key == "id" or key.endswith("id"))
+    ):
+        return str(value)
+    return value
 
 
 _ACTIONS: dict[str, Callable[[FakeWhmcs, dict[str, str]], dict[str, Any]]] = {

@@ -13,11 +13,13 @@ import json
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,21 @@ MODULE_SOURCE = Path(whmcs_module.__file__).parent / whmcs_module.NAME
 pytestmark = pytest.mark.skipif(
     PHP is None, reason="needs php-cli with cURL (.ci/run installs them)"
 )
+
+# Every kind of file the module ships (WHMCS's addon layout, as WHMCS/sample-addon-module).
+SHIPPED = [
+    "intervention_signoff.php",
+    "hooks.php",
+    "whmcs.json",
+    "logo.png",
+    "README.md",
+    "lang/english.php",
+    "lang/french.php",
+    "lib/autoload.php",
+    "lib/Client.php",
+    "lib/ClientArea.php",
+    "templates/clientarea.tpl",
+]
 
 ADMINS = {
     "3": {"firstname": "Alex", "lastname": "Martin", "username": "alex", "language": "english"}
@@ -240,12 +257,195 @@ def test_the_command_writes_the_module_in_a_whmcs_root_without_any_setting(tmp_p
     )
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "modules" / "addons" / "intervention_signoff"
-    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.php"))
+    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert written == sorted(whmcs_module.files())
-    assert {"intervention_signoff.php", "hooks.php", "lib/Client.php"} <= set(written)
-    assert (folder / "lib" / "Client.php").read_bytes() == (
-        MODULE_SOURCE / "lib" / "Client.php"
-    ).read_bytes()
+    assert set(SHIPPED) <= set(written)
+    for name in written:
+        assert (folder / name).read_bytes() == (MODULE_SOURCE / name).read_bytes(), name
+
+
+def test_the_command_writes_a_zip_to_unzip_at_the_whmcs_root(tmp_path: Path) -> None:
+    archive = tmp_path / "intervention_signoff.zip"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "panel-addon"), "whmcs-module", "--zip", str(archive)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(archive) as bundle:
+        assert bundle.testzip() is None
+        names = bundle.namelist()
+        prefix = "modules/addons/intervention_signoff/"
+        assert sorted(names) == sorted(prefix + name for name in whmcs_module.files())
+        assert all((bundle.getinfo(n).external_attr >> 16) & 0o777 == 0o644 for n in names)
+        bundle.extractall(tmp_path / "whmcs")
+    unzipped = tmp_path / "whmcs" / whmcs_module.INSTALL_PATH
+    out = run_php(unzipped, [{"kind": "config"}, {"kind": "activate"}])
+    assert out["results"][1]["return"]["status"] == "success"
+    bad = subprocess.run(
+        [str(Path(sys.executable).parent / "panel-addon"), "whmcs-module"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2 and "--target DIRECTORY or --zip FILE" in bad.stderr
+
+
+def test_the_module_carries_its_whmcs_metadata_logo_languages_and_readme() -> None:
+    meta = json.loads((MODULE_SOURCE / "whmcs.json").read_text())
+    # WHMCS's "JSON File" (developers.whmcs.com/advanced/json-file) fields.
+    assert meta["schema"] == "1.0" and meta["type"] == "whmcs-addons"
+    assert meta["name"] == whmcs_module.NAME
+    assert {"name", "tagline", "long", "features"} <= set(meta["description"])
+    assert all(isinstance(f, str) and f for f in meta["description"]["features"])
+    assert meta["authors"] and all(a["name"] for a in meta["authors"])
+    logo = (MODULE_SOURCE / meta["logo"]["filename"]).read_bytes()
+    assert logo[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", logo[16:24])
+    assert 0 < width <= 500 and 0 < height <= 500  # "should not exceed 500 pixels"
+    english = _lang_keys(MODULE_SOURCE / "lang" / "english.php")
+    french = _lang_keys(MODULE_SOURCE / "lang" / "french.php")
+    assert english == french and "ca_title" in english
+    assert "panel-addon check" in (MODULE_SOURCE / "README.md").read_text()
+    out = run_php(MODULE_SOURCE, [{"kind": "config"}, {"kind": "version"}])
+    config_version, client_version = (r["return"] for r in out["results"])
+    assert config_version["version"] == client_version  # one version for WHMCS and the client
+
+
+def _lang_keys(path: Path) -> set[str]:
+    return set(re.findall(r"^\$_ADDONLANG\['([a-z_]+)'\]", path.read_text(), re.M))
+
+
+# -- PHP versions and coding standard -------------------------------------------------------
+
+# The files WHMCS parses whatever PHP it runs on: the Addon Modules page requires every
+# addon's main file, every page loads hooks.php, and WHMCS includes the language files.
+PARSED_ON_ANY_PHP = ["intervention_signoff.php", "hooks.php", "lang/english.php", "lang/french.php"]
+COMPAT = HARNESS.parent / "compat72.php"
+
+# What the PHP 7.2 check must catch: one construct per line, with what it reports.
+NEWER_SYNTAX = {
+    "$f = fn ($x) => $x;": "arrow function (7.4)",
+    "$a ??= 1;": "??= (7.4)",
+    "echo match ($a) { 1 => 'x', default => 'y' };": "match (8.0)",
+    "echo $a?->b;": "?-> (8.0)",
+    "#[Attribute]\nfunction attributed() {}": "attribute #[...] (8.0)",
+    "enum Suit { case Hearts; }": "enum (8.1)",
+    "class A { public readonly int $x; }": "readonly (8.1)",
+    "class B { private string $name; }": "typed property (7.4)",
+    "class C { public function __construct(private int $x) {} }": "constructor promotion (8.0)",
+    "function u(int|string $x) {}": "union type (8.0)",
+    "function m(mixed $x) {}": "parameter type mixed (8.0)",
+    "function r(): static {}": "return type static (8.0)",
+    "try {} catch (Exception) {}": "catch without a variable (8.0)",
+    "$x = $y ?? throw new Exception();": "throw as an expression (8.0)",
+    "foo(name: 1);": "named argument (8.0)",
+    "foo(1, 2,);": "trailing comma in a call (7.3)",
+    "function t($a, $b,) {}": "trailing comma in parameters (8.0)",
+    "$c = strlen(...);": "first-class callable syntax (8.1)",
+    "$n = 1_000;": "numeric literal separator (7.4)",
+    "$o = 0o17;": "0o octal prefix (8.1)",
+    "$arr = [...$other];": "spread in an array (7.4)",
+    "function n($d = new DateTime()) {}": "new in an initializer (8.1)",
+    "if (str_contains($a, 'b')) {}": "str_contains() (8.0)",
+    "$k = array_key_first($a);": "array_key_first() (7.3)",
+}
+
+
+def test_the_php_7_2_check_catches_every_newer_construct(tmp_path: Path) -> None:
+    files = {}
+    for index, (code, _) in enumerate(NEWER_SYNTAX.items()):
+        path = tmp_path / f"snippet{index}.php"
+        path.write_text(f"<?php\n{code}\n")
+        files[str(path)] = code
+    old = tmp_path / "old.php"
+    old.write_text(
+        "<?php\nfunction ok(?array $a = null, int ...$rest): ?string\n{\n"
+        "    $x = $a ?? [];\n    $y = array(1, 2,);\n    $z = [1, 2,];\n"
+        "    $f = function ($v) use ($x): void {};\n    try {} catch (\\Throwable $e) {}\n"
+        "    if (!$a) throw new \\RuntimeException('x');\n    return $a ? 'a' : null;\n}\n"
+    )
+    report = _compat(*files, str(old))
+    for name, code in files.items():
+        assert any(NEWER_SYNTAX[code] in found for found in report[name]), (code, report[name])
+    assert report[str(old)] == []
+
+
+def _compat(*paths: str) -> dict[str, list[str]]:
+    done = subprocess.run(
+        [str(PHP), str(COMPAT), *paths], capture_output=True, text=True, check=True, timeout=60
+    )
+    return dict(json.loads(done.stdout))
+
+
+def test_the_files_whmcs_always_parses_use_only_php_7_2_syntax() -> None:
+    report = _compat(*(str(MODULE_SOURCE / name) for name in PARSED_ON_ANY_PHP))
+    assert report == {str(MODULE_SOURCE / name): [] for name in PARSED_ON_ANY_PHP}
+    # lib/ may use PHP 8.1 (the check does see it there): only a supported PHP loads it.
+    assert _compat(str(MODULE_SOURCE / "lib" / "Client.php"))[
+        str(MODULE_SOURCE / "lib" / "Client.php")
+    ]
+    main = (MODULE_SOURCE / "intervention_signoff.php").read_text()
+    hooks = (MODULE_SOURCE / "hooks.php").read_text()
+    # lib/ is required in one place, called only after the version check.
+    assert main.count("require_once") == 1
+    assert "function intervention_signoff_load(): void\n{\n    require_once" in main
+    for function in ("output", "clientarea"):
+        body = main.split(f"function intervention_signoff_{function}(")[1]
+        assert body.index("intervention_signoff_unsupported()") < body.index("_load()")
+    guard = hooks.index("if (PHP_VERSION_ID < 80100)")
+    assert guard < hooks.index("require_once") and guard < hooks.index("add_hook")
+
+
+def test_activation_is_refused_below_the_supported_php_with_the_reason(module_dir: Path) -> None:
+    out = run_php(
+        module_dir,
+        [{"kind": "unsupported", "version": 70433, "text": "7.4.33"}, {"kind": "activate"}],
+    )
+    reason = out["results"][0]["return"]
+    assert "needs PHP 8.1 or later; this server runs PHP 7.4.33" in reason
+    # Without cURL (disabled here for real), activation is refused as well.
+    done = subprocess.run(
+        [str(PHP), "-d", "disable_functions=curl_init", str(HARNESS)],
+        input=json.dumps(
+            {"module": str(module_dir), "calls": [{"kind": "activate"}, {"kind": "config"}]}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    activate, config = (r["return"] for r in json.loads(done.stdout)["results"])
+    assert activate == {
+        "status": "error",
+        "description": "Intervention sign-off needs PHP's cURL extension.",
+    }
+    assert config["description"] == activate["description"]
+
+
+def test_the_module_follows_psr_12(tmp_path: Path) -> None:
+    phpcs = shutil.which("phpcs")
+    if phpcs is None:
+        pytest.skip("needs phpcs (Debian's php-codesniffer)")
+    done = subprocess.run(
+        [
+            phpcs,
+            "--standard=" + str(HARNESS.parent / "phpcs.xml"),
+            "--report=json",
+            str(MODULE_SOURCE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    totals = json.loads(done.stdout)["totals"]
+    assert totals == {"errors": 0, "warnings": 0, "fixable": 0}, done.stdout
 
 
 def test_the_module_declares_its_settings_and_activates(module_dir: Path) -> None:
@@ -674,3 +874,193 @@ def test_the_addon_page_shows_counts_checks_the_connection_and_opens_the_staff_v
         module_dir, [{"kind": "output", "get": {}}], settings=settings(url, staff_token="nope")
     )
     assert "refuses the staff API token" in wrong["results"][0]["output"]
+
+
+def test_the_service_s_own_reopen_is_not_taken_for_a_technician_s_status(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    # The worst case: the operator's REOPEN_TICKET_STATUS is also the module's "in
+    # progress" status. The service's UpdateTicket is an API call: WHMCS fires
+    # TicketStatusChange inside it with no adminid and no admin session.
+    url, app = service["url"], service["app"]
+    localapi = {"tickets": {"801": dict(TICKET, ticketid=801)}, "clients": {"42": CLIENT}}
+    reopen = {
+        "kind": "api",
+        "command": "UpdateTicket",
+        "values": {"ticketid": 801, "status": "Customer-Reply"},
+    }
+    configured = settings(url, status_in_progress="Customer-Reply")
+    out = run_php(module_dir, [reopen], settings=configured, localapi=localapi)
+    assert out["hooks_fired"] == [
+        {"hook": "TicketStatusChange", "ticketid": 801, "status": "Customer-Reply"}
+    ]
+    assert intervention(app, "T801-1") is None
+    assert [e["action"] for e in out["logs"]] == ["status change ignored (no admin)"]
+
+    # The same status set by a technician starts one; the module's own UpdateTicket
+    # (from the button, in the admin's session) fires the hook too and is not echoed.
+    localapi["tickets"]["801"]["status"] = "Open"
+    by_hand = {
+        "kind": "hook",
+        "name": "TicketStatusChange",
+        "vars": {"ticketid": 801, "status": "Customer-Reply", "adminid": 3},
+    }
+    out = run_php(module_dir, [by_hand], settings=configured, localapi=localapi)
+    assert intervention(app, "T801-1") is not None
+    localapi["tickets"]["802"] = dict(TICKET, ticketid=802)
+    start_form = {
+        "kind": "output",
+        "post": {
+            "action": "start",
+            "ticketid": "802",
+            "backup": "bk-802",
+            "token": "csrf-token-of-this-session",
+        },
+    }
+    out = run_php(module_dir, [start_form], settings=configured, localapi=localapi)
+    assert out["hooks_fired"] == [
+        {"hook": "TicketStatusChange", "ticketid": 802, "status": "Customer-Reply", "adminid": 3}
+    ]
+    assert out["tickets"]["802"]["status"] == "Customer-Reply"
+    assert intervention(app, "T802-1") is not None and intervention(app, "T802-2") is None
+
+
+# -- The client area ---------------------------------------------------------------------------
+
+
+def _awaiting(app: Flask, panel_id: str, client_id: str, summary: str) -> None:
+    with app.test_client() as http:
+        data = dict(started(panel_id, client_id=client_id), site=f"site-of-{client_id}.example")
+        assert send(http, "intervention.started", data).status_code == 200
+        done = send(http, "intervention.completed", {"id": panel_id, "summary": summary})
+        assert done.status_code == 200, done.json
+
+
+@pytest.fixture(scope="module")
+def client_area(service: dict[str, Any]) -> dict[str, Any]:
+    """Client 4242 has an intervention awaiting them; client 4343 one of their own."""
+    app = service["app"]
+    _awaiting(app, "php-ca-1", "4242", "Plugins <updated> & cache cleared.\nAll good.")
+    _awaiting(app, "php-ca-2", "4343", "Theme fixed.")
+    return service
+
+
+CLIENTS = {"4242": {"language": "english"}, "4343": {"language": "french"}, "5555": {}}
+
+
+def _as_client(module_dir: Path, url: str, uid: int, calls: list[dict[str, Any]]) -> Any:
+    return run_php(
+        module_dir,
+        calls,
+        settings=settings(url),
+        session={"uid": uid},
+        localapi={"tickets": {}, "clients": CLIENTS},
+    )
+
+
+def test_my_interventions_shows_the_client_their_own_with_the_signed_links(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    out = _as_client(module_dir, url, 4242, [{"kind": "clientarea"}])
+    page = out["results"][0]["return"]
+    assert page["templatefile"] == "clientarea" and page["requirelogin"] is True
+    assert page["pagetitle"] == "My interventions"
+    body = page["vars"]["signoff_body"]
+    assert "site-of-4242.example" in body and "Awaiting your validation" in body
+    assert "Plugins &lt;updated&gt; &amp; cache cleared.<br>" in body  # escaped, lines kept
+    assert "left" in body and "data-signoff-deadline" in body
+    assert "A backup of your site from before the intervention is kept until" in body
+    assert "php-ca-2" not in body and "site-of-4343" not in body
+    links = dict(re.findall(r'href="([^"]+/i/[^"/]+/(validate|report))"', body))
+    assert {purpose for purpose in links.values()} == {"validate", "report"}
+    for link in links:
+        assert link.startswith(url + "/i/")
+        with urllib.request.urlopen(html.unescape(link), timeout=5) as answer:  # noqa: S310
+            assert answer.status == 200  # the same page as the mail's link
+    assert [iv["id"] for iv in page["vars"]["interventions"]] == ["php-ca-1"]
+
+
+def test_another_client_s_intervention_is_refused(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    mine = {"kind": "clientarea", "get": {"intervention": "php-ca-1"}}
+    theirs = {"kind": "clientarea", "get": {"intervention": "php-ca-2"}}
+    out = _as_client(module_dir, url, 4242, [mine, theirs])
+    own, other = (r["return"]["vars"] for r in out["results"])
+    assert "/i/" in own["signoff_body"] and [iv["id"] for iv in own["interventions"]] == [
+        "php-ca-1"
+    ]
+    assert "This intervention is not in your account." in other["signoff_body"]
+    assert "/i/" not in other["signoff_body"] and other["interventions"] == []
+    assert "Theme fixed" not in json.dumps(out)
+
+    french = _as_client(module_dir, url, 4343, [{"kind": "clientarea", "language": "french"}])
+    page = french["results"][0]["return"]
+    assert page["pagetitle"] == "Mes interventions"
+    assert "Attend votre validation" in page["vars"]["signoff_body"]
+    assert "php-ca-1" not in json.dumps(page)
+
+
+def test_the_home_page_shows_a_panel_while_an_intervention_awaits_the_client(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    home = {"kind": "menu", "name": "ClientAreaHomepagePanels"}
+    navbar = {"kind": "menu", "name": "ClientAreaPrimaryNavbar", "children": ["Support"]}
+    out = _as_client(module_dir, url, 4242, [home, navbar])
+    panels, menu = (r["return"] for r in out["results"])
+    panel = panels["children"]["intervention-signoff"]["attributes"]
+    assert panel["label"] == "An intervention awaits your validation"
+    assert "Plugins &lt;updated&gt;" in panel["bodyHtml"]
+    assert re.search(r'href="http://127\.0\.0\.1:\d+/i/[^"]+/validate"', panel["bodyHtml"])
+    assert "index.php?m=intervention_signoff" in panel["footerHtml"]
+    item = menu["children"]["Support"]["children"]["intervention-signoff"]["attributes"]
+    assert item == {
+        "label": "My interventions",
+        "uri": "index.php?m=intervention_signoff",
+        "order": 100,
+    }
+
+    french = _as_client(module_dir, url, 4343, [home])["results"][0]["return"]
+    assert french["children"]["intervention-signoff"]["attributes"]["label"] == (
+        "Une intervention attend votre validation"
+    )
+    nothing = _as_client(module_dir, url, 5555, [home, navbar])
+    empty, still = (r["return"] for r in nothing["results"])
+    assert empty["children"] == []  # nothing awaits client 5555: no panel
+    assert "intervention-signoff" in still["children"]["Support"]["children"]
+
+
+def test_the_client_area_asks_nothing_of_anyone_signed_out_or_when_switched_off(
+    client_area: dict[str, Any], module_dir: Path, silent_port: int
+) -> None:
+    home = {"kind": "menu", "name": "ClientAreaHomepagePanels"}
+    # Signed out: the page asks WHMCS for a sign-in, the service is never called.
+    hung = f"http://127.0.0.1:{silent_port}"
+    out = _as_client(module_dir, hung, 0, [{"kind": "clientarea"}, home])
+    page, panels = (r["return"] for r in out["results"])
+    assert page["requirelogin"] is True and page["vars"]["signoff_body"] == ""
+    assert panels["children"] == [] and all(r["seconds"] < 0.5 for r in out["results"])
+    off = run_php(
+        module_dir,
+        [{"kind": "clientarea"}, home],
+        settings=settings(client_area["url"], client_area=""),
+        session={"uid": 4242},
+        localapi={"tickets": {}, "clients": CLIENTS},
+    )
+    page, panels = (r["return"] for r in off["results"])
+    assert "/i/" not in page["vars"]["signoff_body"] and panels["children"] == []
+    # A hung service: the page says so within the module's timeout.
+    slow = run_php(
+        module_dir,
+        [{"kind": "clientarea"}, home],
+        settings=settings(hung, timeout="0.5"),
+        session={"uid": 4242},
+        localapi={"tickets": {}, "clients": CLIENTS},
+    )
+    page, panels = slow["results"]
+    assert "cannot be shown right now" in page["return"]["vars"]["signoff_body"]
+    assert panels["return"]["children"] == []
+    assert all(r["seconds"] < 1.5 and r["error"] is None for r in slow["results"])

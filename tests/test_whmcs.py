@@ -91,7 +91,7 @@ def test_added_note_is_visible_through_get_ticket(whmcs: WhmcsClient) -> None:
 def test_update_ticket_status_sets_the_status(panel: FakeWhmcs, whmcs: WhmcsClient) -> None:
     answer = whmcs.update_ticket_status(42, "Customer-Reply")
 
-    assert answer["ticketid"] == 42
+    assert answer["ticketid"] == "42"  # WHMCS answers ids as strings
     assert panel.ticket(42)["status"] == "Customer-Reply"
 
 
@@ -122,7 +122,10 @@ def test_set_client_notes_overwrites_the_whole_field_byte_for_byte(
 
     whmcs.set_client_notes(7, notes)
 
-    assert panel.client(7)["notes"] == notes
+    assert panel.staff_notes(7) == notes
+    assert (
+        panel.client(7)["notes"] == "  Ligne 1 é 🙂\r\n\r\n&amp;amp; &lt;b&gt;\n"
+    )  # as WHMCS stores it
     assert whmcs.get_client_notes(7) == notes
 
 
@@ -140,10 +143,10 @@ def test_ineligibility_round_trip_through_the_panel_keeps_the_staff_notes(
     line = "Not eligible for free interventions since 2025-03-01 (intervention 314)"
 
     whmcs.set_client_notes(7, add_ineligible_line(whmcs.get_client_notes(7), line))
-    assert panel.client(7)["notes"] == f"{original}\r\n{M} {line}"
+    assert panel.staff_notes(7) == f"{original}\r\n{M} {line}"
 
     whmcs.set_client_notes(7, remove_ineligible_line(whmcs.get_client_notes(7)))
-    assert panel.client(7)["notes"] == original
+    assert panel.staff_notes(7) == original
 
 
 def test_booleans_are_sent_as_one_and_zero_and_none_is_left_out(
@@ -253,6 +256,17 @@ def test_other_result_errors_are_transient(panel: FakeWhmcs, whmcs: WhmcsClient)
     assert whmcs.get_client_notes(7)  # the next call goes through
 
 
+def test_a_warning_without_a_result_is_a_failure_that_says_the_warning(
+    panel: FakeWhmcs, whmcs: WhmcsClient
+) -> None:
+    panel.fail_next(1, "warning_only", message="Invalid or Missing Information")
+
+    error = failure(whmcs, clientid=7)
+
+    assert error.transient is True
+    assert "warning: Invalid or Missing Information" in str(error)
+
+
 def test_a_status_the_panel_does_not_know_is_a_transient_configuration_fault(
     whmcs: WhmcsClient,
 ) -> None:
@@ -263,16 +277,48 @@ def test_a_status_the_panel_does_not_know_is_a_transient_configuration_fault(
     assert "Invalid Ticket Status" in str(caught.value)
 
 
-def test_unknown_action_is_a_transient_error(whmcs: WhmcsClient) -> None:
+def test_an_unknown_action_is_a_permanent_error_that_says_so(whmcs: WhmcsClient) -> None:
     error = failure(whmcs, "NoSuchAction")
 
-    assert error.transient is True
-    assert error.api_message == "Command Not Found"
+    assert error.transient is False
+    assert error.api_message == "Invalid API Command"
+    assert "this WHMCS has no NoSuchAction action" in str(error)
+
+
+def test_an_action_the_api_role_does_not_allow_is_a_configuration_error(
+    panel: FakeWhmcs, whmcs: WhmcsClient
+) -> None:
+    panel.restrict_role("GetTicket")
+
+    error = failure(whmcs, "UpdateClient", clientid=7, notes="x")
+
+    assert error.api_message == 'Invalid Permissions: API action "updateclient" is not allowed'
+    assert error.missing_permission and error.configuration and not error.transient
+    assert "must allow UpdateClient" in str(error)
+    assert panel.staff_notes(7) == "VIP customer\r\nPrefers email"
+    assert whmcs.call("GetTicket", ticketid=42)["result"] == "success"
+
+
+def test_the_permission_probe_names_the_missing_actions(
+    panel: FakeWhmcs, whmcs: WhmcsClient
+) -> None:
+    assert whmcs.missing_permissions() == []
+    panel.restrict_role("GetClientsDetails", "UpdateClient")
+
+    assert whmcs.missing_permissions() == ["AddTicketNote", "GetTicket", "UpdateTicket"]
+    assert panel.ticket_notes(42) == [] and panel.hooks() == []
 
 
 @pytest.mark.parametrize(
     ("mode", "status"),
-    [("http500", 500), ("http429", 429), ("not_json", 200), ("redirect", 301)],
+    [
+        ("http500", 500),
+        ("http429", 429),
+        ("waf429", 429),
+        ("waf503", 503),
+        ("not_json", 200),
+        ("redirect", 301),
+    ],
 )
 def test_server_side_failures_are_transient(
     panel: FakeWhmcs, whmcs: WhmcsClient, mode: str, status: int
@@ -284,6 +330,7 @@ def test_server_side_failures_are_transient(
 
     assert caught.value.transient is True
     assert caught.value.status_code == status
+    assert ("proxy or firewall" in str(caught.value)) == mode.startswith("waf")
     assert panel.ticket_notes(42) == []
     assert_no_credentials(caught.value, IDENTIFIER, SECRET)
     whmcs.add_ticket_note(42, "note")
@@ -338,6 +385,14 @@ def test_hanging_panel_raises_a_transient_timeout(panel: FakeWhmcs) -> None:
     assert error.transient is True
     assert "no answer within 0.5s" in str(error)
     assert_no_credentials(error, IDENTIFIER, SECRET)
+
+
+def test_a_slow_panel_that_answers_within_the_timeout_is_waited_for(panel: FakeWhmcs) -> None:
+    panel.latency = 0.4
+
+    with WhmcsClient(panel.url, IDENTIFIER, SECRET, timeout=2.0) as whmcs:
+        whmcs.add_ticket_note(42, "slow but fine")
+        assert whmcs.get_ticket_notes(42) == ["slow but fine"]
 
 
 def test_a_call_given_up_on_may_still_be_applied_by_the_panel(panel: FakeWhmcs) -> None:
@@ -459,6 +514,8 @@ def test_a_panel_error_survives_pickling() -> None:
     copy = pickle.loads(pickle.dumps(PanelError("the panel is down", transient=True)))  # noqa: S301
 
     assert (type(copy), str(copy), copy.transient) == (PanelError, "the panel is down", True)
+    error = PanelError("no permission", transient=False, configuration=True)
+    assert pickle.loads(pickle.dumps(error)).configuration is True  # noqa: S301
 
 
 # --- the internal-note line ----------------------------------------------------------

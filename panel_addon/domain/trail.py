@@ -81,17 +81,21 @@ def ticket_note(intervention: Intervention, key: str, now: datetime, **values: A
     """
     if not intervention.ticket_id:
         return
-    # What a client, technician or staff typed is escaped: the panel's admin area must
-    # show it as text, never run it as markup.
-    values = {
-        name: html.escape(value, quote=False) if isinstance(value, str) else value
-        for name, value in values.items()
+    # The note is plain text, what people typed included: a panel shows it as text
+    # (Panel.add_ticket_note; WHMCS HTML-encodes every field it is sent). Tasks of an
+    # earlier version, without "plain", hold values it escaped itself.
+    payload = {
+        "note": key,
+        "language": current_app.config["STAFF_LANGUAGE"],
+        "values": values,
+        "plain": True,
     }
-    payload = {"note": key, "language": current_app.config["STAFF_LANGUAGE"], "values": values}
     outbox.schedule(intervention, "panel", "add_ticket_note", payload, now, now)
 
 
 def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
-    """The text of a ticket note `ticket_note` scheduled."""
-    panel_id = html.escape(intervention.panel_id, quote=False)
-    return note_text(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
+    """The plain text of a ticket note `ticket_note` scheduled."""
+    values = payload["values"]
+    if not payload.get("plain"):
+        values = {k: html.unescape(v) if isinstance(v, str) else v for k, v in values.items()}
+    return note_text(payload["language"], payload["note"], panel_id=intervention.panel_id, **values)

@@ -62,6 +62,9 @@ def run_one(task: Task, now: datetime) -> None:
     except outbox.PermanentError as exc:
         log.error("task %s (%s) failed for good: %s", ident, action, exc)
         outbox.mark_failed(ident, attempts, now, str(exc))
+    except outbox.Parked as exc:
+        log.error("task %s (%s) is parked until the operator acts: %s", ident, action, exc)
+        outbox.mark_parked(ident, attempts, now, str(exc))
     except outbox.Postpone as exc:
         outbox.postpone(ident, exc.due_at)
     else:

@@ -27,13 +27,19 @@ def _panel() -> Panel | None:
 
 
 def _call(task: Task, call: Callable[[Panel], Any]) -> dict[str, Any] | None:
-    """Make the panel call; record it in the trail; transient errors are retried."""
+    """Make the panel call; record it in the trail.
+
+    Transient errors are retried; a refusal only the operator can fix (a permission the
+    panel's credentials lack) parks the task; any other failure fails it.
+    """
     panel = _panel()
     if panel is None:
         raise outbox.Skip("the panel is not configured (WHMCS_URL)")
     try:
         result = call(panel)
     except PanelError as exc:
+        if exc.configuration:
+            raise outbox.Parked(str(exc)) from None
         if exc.transient:
             raise outbox.TransientError(str(exc)) from None
         raise outbox.PermanentError(str(exc)) from None

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .interface import Panel, PanelError
+from .interface import Panel, PanelError, PermissionProbe
 from .whmcs import WhmcsClient
 
-__all__ = ["PANELS", "Panel", "PanelError", "configured_panel"]
+__all__ = ["PANELS", "Panel", "PanelError", "PermissionProbe", "configured_panel"]
 
 # Each panel's builder: its instance from the settings, or None when they do not name it.
 PANELS: tuple[Callable[[Mapping[str, Any]], Panel | None], ...] = (

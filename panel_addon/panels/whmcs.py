@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from types import TracebackType
@@ -13,7 +15,7 @@ import requests
 
 from .interface import PanelError
 
-__all__ = ["PERMANENT_MESSAGES", "WhmcsClient", "WhmcsError"]
+__all__ = ["PERMANENT_MESSAGES", "REQUIRED_ACTIONS", "WhmcsClient", "WhmcsError"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,25 @@ PERMANENT_MESSAGES = frozenset(
     )
 )
 
+# An API role without the action: WHMCS names it in lower case. A configuration error
+# that no retry fixes: the task is parked (failed) with a message saying what to allow.
+_PERMISSION = re.compile(r'^Invalid Permissions: API action "([^"]*)" is not allowed', re.I)
+# An action this WHMCS does not have (the first is WHMCS 8's wording, the others older).
+UNKNOWN_ACTION_MESSAGES = frozenset(
+    m.casefold() for m in ("Invalid API Command", "API Function Not Found", "Command Not Found")
+)
+
+# Every action the service calls, with the parameters `missing_permissions` probes it
+# with: an id that does not exist, and nothing that would change anything if it did.
+_PROBE_ID = 2147483646
+REQUIRED_ACTIONS: dict[str, dict[str, str | int]] = {
+    "AddTicketNote": {"ticketid": _PROBE_ID, "message": ""},
+    "GetTicket": {"ticketid": _PROBE_ID},
+    "UpdateTicket": {"ticketid": _PROBE_ID},
+    "GetClientsDetails": {"clientid": _PROBE_ID},
+    "UpdateClient": {"clientid": _PROBE_ID},
+}
+
 # Names the client sets itself; a caller's parameter must never replace them.
 _RESERVED_PARAMS = frozenset(
     {"action", "identifier", "secret", "accesskey", "username", "password", "responsetype"}
@@ -44,13 +65,16 @@ ParamValue: TypeAlias = str | int | float | bool | None
 class WhmcsError(PanelError):
     """A failed External API call (a PanelError with WHMCS's action, status and message).
 
-    ``transient`` tells the caller whether to retry. It is False only for the documented
-    "not found" answers in PERMANENT_MESSAGES (the ticket or client no longer exists).
-    Everything else is transient: connection errors, timeouts, HTTP 5xx and 429, bodies
-    that are not JSON, redirects, and also HTTP 4xx authentication or IP-restriction
-    failures (403 "Authentication Failed", 400 "Invalid IP ...") and other
+    ``transient`` tells the caller whether to retry. It is False for the documented
+    "not found" answers in PERMANENT_MESSAGES (the ticket or client no longer exists),
+    for an action the credentials' API role does not allow (``missing_permission``:
+    retrying every hour would only fill the log until someone reads the message) and
+    for an action this WHMCS does not have. Everything else is transient: connection
+    errors, timeouts, HTTP 5xx and 429 (an HTML page from a WAF or proxy included),
+    bodies that are not JSON, redirects, and also HTTP 4xx authentication or
+    IP-restriction failures (403 "Authentication Failed", 400 "Invalid IP ...") and other
     ``"result": "error"`` answers, because those are configuration faults (credentials,
-    API role, allow-list, ticket statuses) that the operator fixes, after which the same
+    allow-list, ticket statuses) that the operator fixes, after which the same
     call succeeds; the contract says a failed call is retried and never lost.
 
     The message never contains the identifier, the secret or the access key.
@@ -65,10 +89,15 @@ class WhmcsError(PanelError):
         status_code: int | None = None,
         api_message: str | None = None,
     ) -> None:
-        super().__init__(message, transient=transient)
+        super().__init__(message, transient=transient, configuration=_is_configuration(api_message))
         self.action = action
         self.status_code = status_code
         self.api_message = api_message
+
+    @property
+    def missing_permission(self) -> bool:
+        """True when the credentials' API role does not allow the action."""
+        return self.api_message is not None and _PERMISSION.match(self.api_message) is not None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments are lost by Exception's default pickling.
@@ -199,11 +228,18 @@ class WhmcsClient:
             raise failure
         assert response is not None
         payload = self._check(action, response)
+        if payload.get("warning"):
+            warning = self._redact(str(payload["warning"]))
+            log.info("WHMCS %s succeeded with a warning: %s", action, warning)
         log.debug("WHMCS %s succeeded", action)
         return payload
 
     def add_ticket_note(self, ticket_id: int | str, message: str) -> dict[str, Any]:
-        """Add a private staff note to a ticket (AddTicketNote), as plain text."""
+        """Add a private staff note to a ticket (AddTicketNote), as plain text.
+
+        Sent as is: WHMCS HTML-encodes every field it is sent, so its admin area shows
+        markup in ``message`` as text (escaping it here would show staff ``&lt;``).
+        """
         return self.call("AddTicketNote", ticketid=ticket_id, message=message, markdown=False)
 
     def update_ticket_status(self, ticket_id: int | str, status: str) -> dict[str, Any]:
@@ -211,7 +247,13 @@ class WhmcsClient:
         return self.call("UpdateTicket", ticketid=ticket_id, status=status)
 
     def get_client_notes(self, client_id: int | str) -> str:
-        """Return the client's admin-notes field (GetClientsDetails); "" when absent."""
+        """Return the client's admin-notes field as staff wrote it (GetClientsDetails).
+
+        "" when absent. WHMCS HTML-encodes every request field before storing it and
+        answers the stored text, so the text is decoded as the admin area's browser
+        decodes it: what comes back is what staff see and edit, and writing it back
+        (set_client_notes) stores exactly what was stored.
+        """
         payload = self.call("GetClientsDetails", clientid=client_id)
         client = payload.get("client")
         # `client` is the documented place; the top-level copy serves older versions.
@@ -219,24 +261,51 @@ class WhmcsClient:
             notes = client["notes"]
         else:
             notes = payload.get("notes")
-        return "" if notes is None else str(notes)
+        return "" if notes is None else html.unescape(str(notes))
 
     def get_ticket_notes(self, ticket_id: int | str) -> list[str]:
-        """Return the messages of a ticket's staff notes (GetTicket), oldest first."""
+        """Return the messages of a ticket's staff notes (GetTicket), oldest first.
+
+        Decoded as get_client_notes decodes the admin notes: WHMCS stored them encoded.
+        """
         notes = self.call("GetTicket", ticketid=ticket_id).get("notes")
         # WHMCS answers [] when the ticket has no note, else {"note": [...]}.
         items = notes.get("note", []) if isinstance(notes, Mapping) else []
         if isinstance(items, Mapping):
             items = [items]
-        return [str(note.get("message", "")) for note in items if isinstance(note, Mapping)]
+        return [
+            html.unescape(str(note.get("message", "")))
+            for note in items
+            if isinstance(note, Mapping)
+        ]
 
     def set_client_notes(self, client_id: int | str, notes: str) -> dict[str, Any]:
         """Overwrite the client's whole admin-notes field (UpdateClient ``notes``).
 
-        An empty string is sent as such and clears the field (WHMCS tests the presence
-        of ``notes``, not its truth).
+        ``notes`` is the text as staff see it (as get_client_notes answers it): sent as
+        is, WHMCS encodes it as its admin area does. An empty string is sent as such and
+        clears the field (WHMCS tests the presence of ``notes``, not its truth).
         """
         return self.call("UpdateClient", clientid=client_id, notes=notes)
+
+    def missing_permissions(self) -> list[str]:
+        """The actions of REQUIRED_ACTIONS the credentials' API role does not allow.
+
+        Each is called with an id that does not exist: its "not found" answer proves the
+        permission (WHMCS checks the role first), and nothing is changed. Raises
+        WhmcsError when the panel cannot be asked at all (unreachable, credentials
+        refused, an answer that is not the API's).
+        """
+        missing = []
+        for action, params in REQUIRED_ACTIONS.items():
+            try:
+                self.call(action, **params)
+            except WhmcsError as exc:
+                if exc.missing_permission:
+                    missing.append(action)
+                elif exc.api_message is None or exc.status_code != 200:
+                    raise
+        return missing
 
     def _form(self, action: str, params: Mapping[str, ParamValue]) -> dict[str, str]:
         data = {
@@ -275,9 +344,13 @@ class WhmcsClient:
             )
         if status >= 400:
             permanent = status < 500 and status != 429 and _is_permanent(api_message)
+            detail = f"{api_message} (HTTP {status})" if api_message else f"HTTP {status}"
+            if payload is None and "html" in response.headers.get("Content-Type", "").lower():
+                # Not WHMCS's API: a firewall, rate limiter or proxy in front of it answered.
+                detail += " with an HTML page: a proxy or firewall in front of WHMCS answered"
             raise self._error(
                 action,
-                f"{api_message} (HTTP {status})" if api_message else f"HTTP {status}",
+                detail,
                 transient=not permanent,
                 status_code=status,
                 api_message=api_message,
@@ -294,15 +367,16 @@ class WhmcsClient:
         if result == "error":
             raise self._error(
                 action,
-                api_message or "result is error, with no message",
+                _explain(action, api_message) or "result is error, with no message",
                 transient=not _is_permanent(api_message),
                 status_code=status,
                 api_message=api_message,
             )
         if result != "success":
-            raise self._error(
-                action, f"unexpected result {result!r}", transient=True, status_code=status
-            )
+            # Some failures answer only a `warning` member, with no result.
+            warning = payload.get("warning")
+            detail = f"warning: {warning}" if warning else f"unexpected result {result!r}"
+            raise self._error(action, detail, transient=True, status_code=status)
         return payload
 
     def _error(
@@ -354,4 +428,37 @@ def _api_message(payload: Mapping[str, Any] | None) -> str | None:
 
 
 def _is_permanent(api_message: str | None) -> bool:
-    return api_message is not None and api_message.strip().casefold() in PERMANENT_MESSAGES
+    if api_message is None:
+        return False
+    message = api_message.strip()
+    return (
+        message.casefold() in PERMANENT_MESSAGES
+        or message.casefold() in UNKNOWN_ACTION_MESSAGES
+        or _PERMISSION.match(message) is not None
+    )
+
+
+def _is_configuration(api_message: str | None) -> bool:
+    # Refusals only the operator can fix in WHMCS: the task waits for `panel-addon check`.
+    if api_message is None:
+        return False
+    message = api_message.strip()
+    return _PERMISSION.match(message) is not None or message.casefold() in UNKNOWN_ACTION_MESSAGES
+
+
+def _explain(action: str, api_message: str | None) -> str | None:
+    """The panel's message, with what the operator does about a configuration error."""
+    if api_message is None:
+        return None
+    if _PERMISSION.match(api_message.strip()):
+        return (
+            f"{api_message}: the API role of the service's WHMCS credentials must allow "
+            f"{action} (WHMCS: Configuration > System Settings > Manage API Credentials > "
+            "API Roles), then run `panel-addon check`, which resumes this task"
+        )
+    if api_message.strip().casefold() in UNKNOWN_ACTION_MESSAGES:
+        return (
+            f"{api_message}: this WHMCS has no {action} action (WHMCS 8 or later is "
+            "needed); after the upgrade, run `panel-addon check`, which resumes this task"
+        )
+    return api_message

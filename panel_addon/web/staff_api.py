@@ -16,6 +16,7 @@ from ..domain import lifecycle
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from ..domain.trail import Actor
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
+from ..tokens import link_url
 from . import staff_actions, staff_login, staff_queries
 from .errors import ApiError
 from .staff_actions import StaffAction, Target
@@ -151,6 +152,74 @@ def _json_body() -> dict[str, Any]:
 @bp.get("/interventions/<panel_id>")
 def show(panel_id: str) -> Response:
     return jsonify(intervention_json(_get(panel_id), detail=True))
+
+
+# The client links each state still takes: a validation while the window is open; a
+# report then, and after a lapse (a late report).
+_CLIENT_LINKS = {
+    "awaiting_validation": ("validate", "report"),
+    "lapsed": ("report",),
+}
+
+
+# What a client sees of their interventions: all but the cancelled ones (staff undid
+# those, often before the client heard of them).
+_CLIENT_STATES = "in_progress,awaiting_validation,validated,reported,lapsed,resolved"
+CLIENT_LIST_MAX = 50
+
+
+def client_view_json(iv: Intervention) -> dict[str, Any]:
+    """What the panel's client area shows the intervention's client, with fresh links.
+
+    The links are those the state still takes, freshly signed (minting them changes
+    nothing); they open the same pages as the mail's.
+    """
+    return {
+        "id": iv.panel_id,
+        "state": iv.state,
+        "site": iv.site,
+        "summary": iv.summary,
+        "started_at": _iso(iv.started_at),
+        "completed_at": _iso(iv.completed_at),
+        "deadline_at": _iso(iv.deadline_at),
+        "decided_at": _iso(iv.decided_at),
+        "backup": {
+            "reference": iv.backup_reference,
+            "state": iv.backup_state,
+            "expires_at": _iso(iv.backup_expires_at),
+        },
+        "links": {purpose: link_url(iv, purpose) for purpose in _CLIENT_LINKS.get(iv.state, ())},
+    }
+
+
+@bp.get("/interventions/<panel_id>/links")
+def client_links(panel_id: str) -> Response:
+    """One intervention as its client sees it, with fresh links to its pages.
+
+    `client` (required) is the panel's id of the client who asks: an intervention of
+    another client answers 404, as an unknown one does.
+    """
+    client_id = request.args.get("client", "")
+    if not client_id:
+        raise ApiError(400, "invalid_filter", "client is required", field="client")
+    iv = lifecycle.get_by_panel_id(panel_id)
+    if iv is None or iv.client_id != client_id:
+        raise ApiError(404, "not_found", f"no intervention with id {panel_id!r} for this client")
+    return jsonify(client_view_json(iv))
+
+
+@bp.get("/clients/<client_id>/interventions")
+def client_interventions(client_id: str) -> Response:
+    """The client's interventions as they see them (cancelled ones left out), newest first."""
+    args = {"client": client_id, "state": _CLIENT_STATES}
+    if "limit" in request.args:
+        args["limit"] = request.args["limit"]
+    try:
+        found = staff_queries.page(args, default_limit=20)
+    except staff_queries.FilterError as exc:
+        raise ApiError(400, "invalid_filter", str(exc), field=exc.field or "limit") from None
+    items = found.items[:CLIENT_LIST_MAX]
+    return jsonify({"client_id": client_id, "interventions": [client_view_json(i) for i in items]})
 
 
 @bp.get("/interventions")

@@ -42,6 +42,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "pending": lazy_gettext("pending"),
         "done": lazy_gettext("done"),
         "failed": lazy_gettext("failed"),
+        "parked": lazy_gettext("parked: waits for the panel's configuration"),
         "skipped": lazy_gettext("not needed"),
         "cancelled": lazy_gettext("cancelled"),
     },

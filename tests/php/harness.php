@@ -6,7 +6,10 @@
  * call returned or printed, the localAPI calls, the module log and the session.
  *
  * Scenario keys: module (folder), settings, admins, configuration, localapi, session,
- * server, calls: [{kind: hook|output|client|config|activate|deactivate, ...}].
+ * server, calls: [{kind: hook|menu|output|clientarea|api|client|config|activate|
+ * deactivate|version|unsupported|sign, ...}]. `menu` runs a client-area menu hook on a
+ * menu object, `clientarea` the client area's page, `api` a localAPI call made as an
+ * External API request (no admin session), as the service's calls are.
  */
 
 declare(strict_types=1);
@@ -27,6 +30,11 @@ $GLOBALS['__tables'] = [
         static fn ($id, $a) => ['id' => (string) $id] + $a,
         array_keys($scenario['admins'] ?? []),
         array_values($scenario['admins'] ?? [])
+    ),
+    'tblclients' => array_map(
+        static fn ($id, $c) => ['id' => (string) $id, 'language' => (string) ($c['language'] ?? '')],
+        array_keys($scenario['localapi']['clients'] ?? []),
+        array_values($scenario['localapi']['clients'] ?? [])
     ),
     'tblconfiguration' => array_map(
         static fn ($k, $v) => ['setting' => $k, 'value' => $v],
@@ -52,6 +60,7 @@ register_shutdown_function(static function (): void {
         'logs' => $GLOBALS['__logs'],
         'session' => $_SESSION,
         'tickets' => $GLOBALS['__localapi']['tickets'],
+        'hooks_fired' => $GLOBALS['__fired'],
     ], JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PARTIAL_OUTPUT_ON_ERROR);
 });
 
@@ -78,8 +87,40 @@ foreach ($scenario['calls'] as $call) {
             case 'output':
                 intervention_signoff_output(($call['vars'] ?? []) + $settings + ['modulelink' => 'addonmodules.php?module=intervention_signoff']);
                 break;
+            case 'menu':
+                // A client-area menu hook, given the menu WHMCS would build.
+                $root = new WHMCS\View\Menu\Item('root');
+                foreach ($call['children'] ?? [] as $child) {
+                    $root->addChild($child);
+                }
+                foreach ($GLOBALS['__hooks'][$call['name']] ?? [] as $fn) {
+                    $fn($root);
+                }
+                $return = $root->toArray();
+                break;
+            case 'clientarea':
+                $_LANG_FILE = $module . '/lang/' . ($call['language'] ?? 'english') . '.php';
+                $_ADDONLANG = [];
+                include $_LANG_FILE;
+                $return = intervention_signoff_clientarea(
+                    $settings + ['modulelink' => 'index.php?m=intervention_signoff', '_lang' => $_ADDONLANG]
+                );
+                break;
+            case 'api':
+                // An External API call (the service's): no admin session, as in WHMCS.
+                $saved = $_SESSION;
+                $_SESSION = [];
+                $return = localAPI($call['command'], $call['values'] ?? []);
+                $_SESSION = $saved;
+                break;
             case 'config':
                 $return = intervention_signoff_config();
+                break;
+            case 'version':
+                $return = InterventionSignoff\Client::VERSION;
+                break;
+            case 'unsupported':
+                $return = intervention_signoff_unsupported($call['version'], $call['text']);
                 break;
             case 'activate':
                 $return = intervention_signoff_activate();

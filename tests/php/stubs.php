@@ -66,12 +66,45 @@ namespace WHMCS\Database {
     }
 }
 
+namespace WHMCS\View\Menu {
+    /** The menu items of the client area (home page panels, navigation bars), as arrays. */
+    final class Item
+    {
+        /** @var array<string, Item> */
+        private array $children = [];
+
+        public function __construct(private string $name, private array $attributes = [])
+        {
+        }
+
+        public function addChild(string $name, array $attributes = []): self
+        {
+            return $this->children[$name] = new self($name, $attributes);
+        }
+
+        public function getChild(string $name): ?self
+        {
+            return $this->children[$name] ?? null;
+        }
+
+        public function toArray(): array
+        {
+            return [
+                'name' => $this->name,
+                'attributes' => $this->attributes,
+                'children' => array_map(static fn (self $c) => $c->toArray(), $this->children),
+            ];
+        }
+    }
+}
+
 namespace {
     define('WHMCS', true);
 
     $GLOBALS['__hooks'] = [];
     $GLOBALS['__api_calls'] = [];
     $GLOBALS['__logs'] = [];
+    $GLOBALS['__fired'] = [];
 
     function add_hook(string $point, int $priority, callable $fn): void
     {
@@ -130,7 +163,21 @@ namespace {
                 if (!isset($GLOBALS['__localapi']['tickets'][$id])) {
                     return $not('Ticket ID');
                 }
-                $GLOBALS['__localapi']['tickets'][$id]['status'] = $values['status'] ?? '';
+                $status = (string) ($values['status'] ?? '');
+                $before = (string) ($GLOBALS['__localapi']['tickets'][$id]['status'] ?? '');
+                $GLOBALS['__localapi']['tickets'][$id]['status'] = $status;
+                if ($status !== '' && $status !== $before) {
+                    // As WHMCS does: the hook runs inside the API call, with the admin of
+                    // the session when there is one and no adminid otherwise (an API call).
+                    $vars = ['ticketid' => (int) $id, 'status' => $status];
+                    if (!empty($_SESSION['adminid'])) {
+                        $vars['adminid'] = (int) $_SESSION['adminid'];
+                    }
+                    $GLOBALS['__fired'][] = ['hook' => 'TicketStatusChange'] + $vars;
+                    foreach ($GLOBALS['__hooks']['TicketStatusChange'] ?? [] as $fn) {
+                        $fn($vars);
+                    }
+                }
                 return ['result' => 'success', 'ticketid' => $id];
         }
         return ['result' => 'error', 'message' => 'unknown command ' . $command];

@@ -1,49 +1,48 @@
 <?php
+
 /**
- * Intervention sign-off: hooks on the ticket page, the client summary and ticket statuses.
+ * Intervention sign-off: hooks on the ticket page, the client summary, ticket statuses
+ * and the client area's home page and menu.
  *
  * Each hook catches everything and logs it with logModuleCall: a slow or unreachable
  * service shows a short notice (after at most the module's page timeout), never an error.
+ * WHMCS loads this file on every page: it parses on PHP 7.2 and later and registers no
+ * hook on a PHP the module does not support (lib/ uses PHP 8.1 syntax).
  */
-
-declare(strict_types=1);
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
-require_once __DIR__ . '/lib/Panel.php';
+if (PHP_VERSION_ID < 80100) {
+    return;
+}
 
-use InterventionSignoff\Panel;
+require_once __DIR__ . '/lib/autoload.php';
 
 add_hook('AdminAreaViewTicketPage', 1, function (array $vars): string {
-    try {
-        return Panel::fromDatabase()->ticketBanner((int) ($vars['ticketid'] ?? 0));
-    } catch (\Throwable $e) {
-        if (function_exists('logModuleCall')) {
-            logModuleCall('intervention_signoff', 'AdminAreaViewTicketPage', $vars, $e->getMessage(), '', []);
-        }
-        return '';
-    }
+    return \InterventionSignoff\Panel::hook('AdminAreaViewTicketPage', $vars, function ($panel) use ($vars) {
+        return $panel->ticketBanner((int) ($vars['ticketid'] ?? 0));
+    }, '');
 });
 
 add_hook('AdminAreaClientSummaryPage', 1, function (array $vars): string {
-    try {
-        return Panel::fromDatabase()->clientBanner((int) ($vars['userid'] ?? 0));
-    } catch (\Throwable $e) {
-        if (function_exists('logModuleCall')) {
-            logModuleCall('intervention_signoff', 'AdminAreaClientSummaryPage', $vars, $e->getMessage(), '', []);
-        }
-        return '';
-    }
+    return \InterventionSignoff\Panel::hook('AdminAreaClientSummaryPage', $vars, function ($panel) use ($vars) {
+        return $panel->clientBanner((int) ($vars['userid'] ?? 0));
+    }, '');
 });
 
 add_hook('TicketStatusChange', 1, function (array $vars): void {
-    try {
-        Panel::fromDatabase((int) ($vars['adminid'] ?? 0) ?: null)->onStatusChange($vars);
-    } catch (\Throwable $e) {
-        if (function_exists('logModuleCall')) {
-            logModuleCall('intervention_signoff', 'TicketStatusChange', $vars, $e->getMessage(), '', []);
-        }
-    }
+    \InterventionSignoff\Panel::hook('TicketStatusChange', $vars, function ($panel) use ($vars) {
+        $panel->onStatusChange($vars);
+        return null;
+    }, null);
+});
+
+add_hook('ClientAreaHomepagePanels', 1, function ($homePagePanels): void {
+    \InterventionSignoff\ClientArea::homePanel($homePagePanels);
+});
+
+add_hook('ClientAreaPrimaryNavbar', 1, function ($primaryNavbar): void {
+    \InterventionSignoff\ClientArea::menuItem($primaryNavbar);
 });

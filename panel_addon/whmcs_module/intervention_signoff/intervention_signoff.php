@@ -1,42 +1,72 @@
 <?php
+
 /**
  * Intervention sign-off: the WHMCS addon module.
  *
  * Technicians start and complete free interventions from the ticket they work on (see
  * hooks.php); clients validate or report them through the intervention sign-off
- * service, which writes back to WHMCS. This file declares the module's settings and its
- * page under Addons; the work is in lib/Panel.php and lib/Client.php.
+ * service, from its mail or from the client area (My interventions, and a panel on the
+ * client's home page), and the service writes back to WHMCS. This file declares the
+ * module's settings, its page under Addons and its client-area page; the work is in
+ * lib/.
+ *
+ * WHMCS's Addon Modules page requires this file on every PHP it runs on, to read the
+ * settings: it parses on PHP 7.2 and later, and loads lib/ (PHP 8.1 syntax) only on a
+ * PHP the module supports; below that, activation is refused with the reason.
  *
  * Written out by `panel-addon whmcs-module --target <WHMCS root>`; see the service's
  * docs/whmcs-module.md.
  */
 
-declare(strict_types=1);
-
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
-require_once __DIR__ . '/lib/Panel.php';
+/** The oldest PHP the module runs on, as PHP_VERSION_ID. */
+function intervention_signoff_minimum_php(): int
+{
+    return 80100;
+}
 
-use InterventionSignoff\Panel;
+/** Why the module cannot run on this server, or on the PHP given ('' when it can). */
+function intervention_signoff_unsupported(int $version = PHP_VERSION_ID, string $text = PHP_VERSION): string
+{
+    if ($version < intervention_signoff_minimum_php()) {
+        return 'Intervention sign-off needs PHP 8.1 or later; this server runs PHP ' . $text
+            . '. Upgrade PHP (WHMCS 8.11 and later support PHP 8.1 and 8.2), then activate the module.';
+    }
+    if (!function_exists('curl_init')) {
+        return 'Intervention sign-off needs PHP\'s cURL extension.';
+    }
+    return '';
+}
+
+/** Load lib/ (only once the PHP version is known to parse it). */
+function intervention_signoff_load(): void
+{
+    require_once __DIR__ . '/lib/autoload.php';
+}
 
 function intervention_signoff_config(): array
 {
+    $unsupported = intervention_signoff_unsupported();
     return [
         'name' => 'Intervention sign-off',
-        'description' => 'Clients validate or report the free interventions made on their sites; '
-            . 'technicians start and complete them from the ticket.',
+        'description' => $unsupported !== ''
+            ? $unsupported
+            : 'Clients validate or report the free interventions made on their sites; '
+                . 'technicians start and complete them from the ticket.',
         'author' => 'Intervention sign-off',
         'language' => 'english',
-        'version' => InterventionSignoff\Client::VERSION,
+        'version' => '1.1.0',
         'fields' => [
             'service_url' => [
                 'FriendlyName' => 'Service URL',
                 'Type' => 'text',
                 'Size' => '60',
                 'Default' => '',
-                'Description' => 'Base URL of the intervention sign-off service, e.g. https://signoff.example.com',
+                'Description' => 'Base URL of the intervention sign-off service, '
+                    . 'e.g. https://signoff.example.com',
             ],
             'webhook_secret' => [
                 'FriendlyName' => 'Webhook secret',
@@ -57,7 +87,7 @@ function intervention_signoff_config(): array
                 'Type' => 'text',
                 'Size' => '5',
                 'Default' => '3',
-                'Description' => 'The longest a ticket or client page waits for the service, in total',
+                'Description' => 'The longest a ticket, client or client-area page waits for the service, in total',
             ],
             'action_timeout' => [
                 'FriendlyName' => 'Action timeout (seconds)',
@@ -71,14 +101,16 @@ function intervention_signoff_config(): array
                 'Type' => 'text',
                 'Size' => '30',
                 'Default' => '',
-                'Description' => 'A custom ticket status; setting a ticket to it starts an intervention (empty: buttons only)',
+                'Description' => 'A custom ticket status; a technician setting a ticket to it starts '
+                    . 'an intervention (empty: buttons only)',
             ],
             'status_awaiting' => [
                 'FriendlyName' => 'Status "awaiting client validation"',
                 'Type' => 'text',
                 'Size' => '30',
                 'Default' => '',
-                'Description' => 'A custom ticket status; setting a ticket to it completes the intervention (empty: buttons only)',
+                'Description' => 'A custom ticket status; a technician setting a ticket to it completes '
+                    . 'the intervention (empty: buttons only)',
             ],
             'set_status' => [
                 'FriendlyName' => 'Set these statuses from the buttons',
@@ -92,7 +124,15 @@ function intervention_signoff_config(): array
                 'Rows' => '3',
                 'Cols' => '60',
                 'Default' => '',
-                'Description' => 'Sent to the client when an intervention is completed by status and the ticket has no staff reply since it started',
+                'Description' => 'Sent to the client when an intervention is completed by status and '
+                    . 'the ticket has no staff reply since it started',
+            ],
+            'client_area' => [
+                'FriendlyName' => 'Client area',
+                'Type' => 'yesno',
+                'Default' => 'on',
+                'Description' => 'Show clients their interventions (My interventions, and a panel on '
+                    . 'their home page while one awaits their validation)',
             ],
         ],
     ];
@@ -100,8 +140,9 @@ function intervention_signoff_config(): array
 
 function intervention_signoff_activate(): array
 {
-    if (!function_exists('curl_init')) {
-        return ['status' => 'error', 'description' => 'Intervention sign-off needs PHP\'s cURL extension.'];
+    $unsupported = intervention_signoff_unsupported();
+    if ($unsupported !== '') {
+        return ['status' => 'error', 'description' => $unsupported];
     }
     return [
         'status' => 'success',
@@ -113,18 +154,36 @@ function intervention_signoff_activate(): array
 function intervention_signoff_deactivate(): array
 {
     // Nothing is stored in WHMCS: the service keeps every intervention and its trail.
-    return ['status' => 'success', 'description' => 'Intervention sign-off is deactivated; the service keeps its records.'];
+    return [
+        'status' => 'success',
+        'description' => 'Intervention sign-off is deactivated; the service keeps its records.',
+    ];
 }
 
 function intervention_signoff_output(array $vars): void
 {
-    try {
-        $adminId = Panel::currentAdminId();
-        echo Panel::forAdmin($vars, $adminId)->output($_REQUEST, $adminId);
-    } catch (\Throwable $e) {
-        if (function_exists('logModuleCall')) {
-            logModuleCall('intervention_signoff', 'output', $_REQUEST['action'] ?? '', $e->getMessage(), '', []);
-        }
-        echo '<div class="alert alert-danger">Intervention sign-off: ' . Panel::h($e->getMessage()) . '</div>';
+    $unsupported = intervention_signoff_unsupported();
+    if ($unsupported !== '') {
+        echo '<div class="alert alert-danger">' . htmlspecialchars($unsupported, ENT_QUOTES, 'UTF-8') . '</div>';
+        return;
     }
+    intervention_signoff_load();
+    \InterventionSignoff\Panel::adminPage($vars);
+}
+
+/** The client area's page (index.php?m=intervention_signoff): the client's interventions. */
+function intervention_signoff_clientarea(array $vars): array
+{
+    $unsupported = intervention_signoff_unsupported();
+    if ($unsupported !== '') {
+        return [
+            'pagetitle' => 'Interventions',
+            'breadcrumb' => ['index.php?m=intervention_signoff' => 'Interventions'],
+            'templatefile' => 'clientarea',
+            'requirelogin' => true,
+            'vars' => ['signoff_body' => ''],
+        ];
+    }
+    intervention_signoff_load();
+    return \InterventionSignoff\ClientArea::page($vars);
 }

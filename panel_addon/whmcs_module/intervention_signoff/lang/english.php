@@ -1,4 +1,5 @@
 <?php
+
 /** Intervention sign-off: the addon's texts in English (WHMCS picks lang/<admin language>.php). */
 
 if (!defined('WHMCS')) {
@@ -67,3 +68,25 @@ $_ADDONLANG['error_no_summary'] = 'Write what was done: the client reads it.';
 $_ADDONLANG['error_service'] = 'The intervention sign-off service refused or did not answer: {error}';
 $_ADDONLANG['error_token'] = 'The service refuses the staff API token: {error}';
 $_ADDONLANG['error_csrf'] = 'This form has expired. Go back to the ticket, reload it and try again.';
+$_ADDONLANG['ca_title'] = 'My interventions';
+$_ADDONLANG['ca_intro'] = 'The free interventions our technicians made on your sites. While one awaits your validation, check your site, then validate it or report a problem.';
+$_ADDONLANG['ca_none'] = 'No intervention on your sites yet.';
+$_ADDONLANG['ca_all'] = 'All my interventions';
+$_ADDONLANG['ca_back'] = 'Back to my interventions';
+$_ADDONLANG['ca_awaiting_title'] = 'An intervention awaits your validation';
+$_ADDONLANG['ca_what'] = 'What was done';
+$_ADDONLANG['ca_completed'] = 'Completed';
+$_ADDONLANG['ca_validate'] = 'Everything works: validate';
+$_ADDONLANG['ca_report'] = 'Report a problem';
+$_ADDONLANG['ca_report_late'] = 'Report a problem (after the deadline)';
+$_ADDONLANG['ca_unavailable'] = 'Your interventions cannot be shown right now. Try again in a moment; the links in our email work as usual.';
+$_ADDONLANG['ca_not_found'] = 'This intervention is not in your account.';
+$_ADDONLANG['ca_state_in_progress'] = 'In progress';
+$_ADDONLANG['ca_state_awaiting_validation'] = 'Awaiting your validation';
+$_ADDONLANG['ca_state_validated'] = 'Validated';
+$_ADDONLANG['ca_state_reported'] = 'Problem reported';
+$_ADDONLANG['ca_state_lapsed'] = 'Not answered in time';
+$_ADDONLANG['ca_state_resolved'] = 'Problem dealt with';
+$_ADDONLANG['ca_backup_kept'] = 'A backup of your site from before the intervention is kept';
+$_ADDONLANG['ca_backup_held'] = 'A backup of your site from before the intervention is kept while your report is open';
+$_ADDONLANG['ca_backup_expired'] = 'The backup from before the intervention is no longer kept';

@@ -1,4 +1,5 @@
 <?php
+
 /** Intervention sign-off : les textes du module en français (WHMCS choisit lang/<langue de l'admin>.php). */
 
 if (!defined('WHMCS')) {
@@ -67,3 +68,25 @@ $_ADDONLANG['error_no_summary'] = 'Écrivez ce qui a été fait : le client le l
 $_ADDONLANG['error_service'] = 'Le service de validation des interventions a refusé ou n\'a pas répondu : {error}';
 $_ADDONLANG['error_token'] = 'Le service refuse le jeton de l\'API équipe : {error}';
 $_ADDONLANG['error_csrf'] = 'Ce formulaire a expiré. Revenez au ticket, rechargez-le et recommencez.';
+$_ADDONLANG['ca_title'] = 'Mes interventions';
+$_ADDONLANG['ca_intro'] = 'Les interventions gratuites de nos techniciens sur vos sites. Quand l’une attend votre validation, vérifiez votre site, puis validez-la ou signalez un problème.';
+$_ADDONLANG['ca_none'] = 'Aucune intervention sur vos sites pour l’instant.';
+$_ADDONLANG['ca_all'] = 'Toutes mes interventions';
+$_ADDONLANG['ca_back'] = 'Retour à mes interventions';
+$_ADDONLANG['ca_awaiting_title'] = 'Une intervention attend votre validation';
+$_ADDONLANG['ca_what'] = 'Ce qui a été fait';
+$_ADDONLANG['ca_completed'] = 'Terminée le';
+$_ADDONLANG['ca_validate'] = 'Tout fonctionne : valider';
+$_ADDONLANG['ca_report'] = 'Signaler un problème';
+$_ADDONLANG['ca_report_late'] = 'Signaler un problème (après l’échéance)';
+$_ADDONLANG['ca_unavailable'] = 'Vos interventions ne peuvent pas être affichées pour le moment. Réessayez dans un instant ; les liens de notre e-mail fonctionnent normalement.';
+$_ADDONLANG['ca_not_found'] = 'Cette intervention n’est pas dans votre compte.';
+$_ADDONLANG['ca_state_in_progress'] = 'En cours';
+$_ADDONLANG['ca_state_awaiting_validation'] = 'Attend votre validation';
+$_ADDONLANG['ca_state_validated'] = 'Validée';
+$_ADDONLANG['ca_state_reported'] = 'Problème signalé';
+$_ADDONLANG['ca_state_lapsed'] = 'Sans réponse à temps';
+$_ADDONLANG['ca_state_resolved'] = 'Problème traité';
+$_ADDONLANG['ca_backup_kept'] = 'Une sauvegarde de votre site d’avant l’intervention est conservée';
+$_ADDONLANG['ca_backup_held'] = 'Une sauvegarde de votre site d’avant l’intervention est conservée tant que votre signalement est ouvert';
+$_ADDONLANG['ca_backup_expired'] = 'La sauvegarde d’avant l’intervention n’est plus conservée';

@@ -1,10 +1,10 @@
 <?php
+
 /**
  * Intervention sign-off: the service's HTTP client, for the WHMCS addon.
  *
- * No WHMCS dependency: it needs PHP 8.1+ with cURL and JSON, and the constant WHMCS to
- * be defined (as every file of a WHMCS module does). Events are signed per Standard
- * Webhooks; the staff API is called with the bearer token.
+ * No WHMCS dependency: it needs PHP 8.1+ with cURL and JSON. Events are signed per
+ * Standard Webhooks; the staff API is called with the bearer token.
  *
  * One Client serves one page: every call made through it shares its timeout, so a slow
  * or unreachable service can never hold a WHMCS page longer than that in total, and
@@ -15,31 +15,10 @@ declare(strict_types=1);
 
 namespace InterventionSignoff;
 
-if (!defined('WHMCS')) {
-    die('This file cannot be accessed directly');
-}
-
-/** The service answered with an error (`status` is its HTTP status, `errorCode` its code). */
-class ServiceException extends \RuntimeException
-{
-    public function __construct(
-        string $message,
-        public readonly int $status = 0,
-        public readonly string $errorCode = '',
-        ?\Throwable $previous = null
-    ) {
-        parent::__construct($message, $status, $previous);
-    }
-}
-
-/** The service did not answer in time, or could not be reached at all. */
-class ServiceUnavailableException extends ServiceException
-{
-}
-
 final class Client
 {
-    public const VERSION = '1.0.0';
+    /** The module's version: the same as intervention_signoff_config()'s. */
+    public const VERSION = '1.1.0';
 
     private string $baseUrl;
     private string $key;
@@ -152,6 +131,36 @@ final class Client
             $query['counts'] = 'false';
         }
         return $this->staff('GET', '/interventions?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986));
+    }
+
+    /**
+     * A client's interventions as they see them (the client area), newest first, each
+     * with fresh links to the pages its state still takes.
+     */
+    public function clientInterventions(string $clientId, int $limit = 20): array
+    {
+        $path = '/clients/' . rawurlencode($clientId) . '/interventions?limit=' . max(1, min($limit, 50));
+        $found = $this->staff('GET', $path);
+        return is_array($found['interventions'] ?? null) ? $found['interventions'] : [];
+    }
+
+    /**
+     * One intervention as its client sees it, or null when it is not theirs (the service
+     * answers 404 for another client's intervention as for an unknown one).
+     */
+    public function clientIntervention(string $clientId, string $id): ?array
+    {
+        try {
+            return $this->staff(
+                'GET',
+                '/interventions/' . rawurlencode($id) . '/links?' . http_build_query(['client' => $clientId])
+            );
+        } catch (ServiceException $e) {
+            if ($e->status === 404) {
+                return null;
+            }
+            throw $e;
+        }
     }
 
     /** The newest intervention recorded for a ticket, or null. */

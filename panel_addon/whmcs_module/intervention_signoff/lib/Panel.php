@@ -1,4 +1,5 @@
 <?php
+
 /**
  * Intervention sign-off: the WHMCS side of the module (settings, tickets, banners, pages).
  *
@@ -14,12 +15,6 @@ declare(strict_types=1);
 namespace InterventionSignoff;
 
 use WHMCS\Database\Capsule;
-
-if (!defined('WHMCS')) {
-    die('This file cannot be accessed directly');
-}
-
-require_once __DIR__ . '/Client.php';
 
 final class Panel
 {
@@ -42,12 +37,47 @@ final class Panel
         $this->lang = $lang ?? self::language('english');
     }
 
+    /** `_output`: the addon's admin page, for the admin signed in; never throws. */
+    public static function adminPage(array $vars): void
+    {
+        try {
+            $adminId = self::currentAdminId();
+            echo self::forAdmin($vars, $adminId)->output($_REQUEST, $adminId);
+        } catch (\Throwable $e) {
+            if (function_exists('logModuleCall')) {
+                logModuleCall(self::MODULE, 'output', $_REQUEST['action'] ?? '', $e->getMessage(), '', []);
+            }
+            echo '<div class="alert alert-danger">Intervention sign-off: ' . self::h($e->getMessage()) . '</div>';
+        }
+    }
+
+    /**
+     * Run an admin-area hook: `$work` gets the Panel (settings from the database, the
+     * admin's language); whatever it throws is logged and `$fallback` returned.
+     */
+    public static function hook(string $name, array $vars, callable $work, mixed $fallback): mixed
+    {
+        try {
+            return $work(self::fromDatabase((int) ($vars['adminid'] ?? 0) ?: null));
+        } catch (\Throwable $e) {
+            if (function_exists('logModuleCall')) {
+                logModuleCall(self::MODULE, $name, $vars, $e->getMessage(), '', []);
+            }
+            return $fallback;
+        }
+    }
+
     /** The module's settings as saved in Setup > Addon Modules, for hooks (which get none). */
     public static function fromDatabase(?int $adminId = null): self
     {
+        return self::forAdmin(self::settingsFromDatabase(), $adminId ?? self::currentAdminId());
+    }
+
+    /** The module's settings from `tbladdonmodules` (hooks get none from WHMCS). */
+    public static function settingsFromDatabase(): array
+    {
         $rows = Capsule::table('tbladdonmodules')->where('module', self::MODULE)->pluck('value', 'setting');
-        $settings = is_object($rows) && method_exists($rows, 'toArray') ? $rows->toArray() : (array) $rows;
-        return self::forAdmin($settings, $adminId ?? self::currentAdminId());
+        return is_object($rows) && method_exists($rows, 'toArray') ? $rows->toArray() : (array) $rows;
     }
 
     /** A Panel speaking the admin's language (their WHMCS admin language). */
@@ -247,7 +277,8 @@ final class Panel
             }
             $at = strtotime((string) ($reply['date'] ?? '')) ?: 0;
             if ($at >= $bestAt) {
-                $text = trim(html_entity_decode(strip_tags((string) ($reply['message'] ?? '')), ENT_QUOTES | ENT_HTML5, 'UTF-8'));
+                $plain = strip_tags((string) ($reply['message'] ?? ''));
+                $text = trim(html_entity_decode($plain, ENT_QUOTES | ENT_HTML5, 'UTF-8'));
                 if ($text !== '') {
                     $best = $text;
                     $bestAt = $at;
@@ -375,8 +406,15 @@ final class Panel
         }
         $ticketId = (int) ($vars['ticketid'] ?? 0);
         $status = trim((string) ($vars['status'] ?? ''));
-        $adminId = (int) ($vars['adminid'] ?? self::currentAdminId());
+        $adminId = (int) ($vars['adminid'] ?? 0) ?: self::currentAdminId();
         if ($ticketId <= 0 || $status === '') {
+            return;
+        }
+        if ($adminId <= 0) {
+            // No admin: an API call (the service reopening the ticket on a report fires
+            // this hook with no adminid and no admin session), the cron or a client. Only
+            // a technician's own change starts or completes an intervention.
+            $this->log('status change ignored (no admin)', $vars, '');
             return;
         }
         $starting = strcasecmp($status, $this->setting('status_in_progress')) === 0;
@@ -563,7 +601,8 @@ final class Panel
     private function interventionHtml(array $iv): string
     {
         $rows = [];
-        $rows[] = [$this->t('intervention'), self::h($iv['id']) . ' — ' . self::h($this->stateLabel((string) $iv['state']))];
+        $rows[] = [$this->t('intervention'), self::h($iv['id']) . ' — '
+            . self::h($this->stateLabel((string) $iv['state']))];
         if (!empty($iv['deadline_at'])) {
             $deadline = self::h($this->when((string) $iv['deadline_at']));
             if (($iv['state'] ?? '') === 'awaiting_validation') {
@@ -573,9 +612,11 @@ final class Panel
         }
         $backup = $iv['backup'] ?? [];
         if (!empty($backup['reference'])) {
-            $text = self::h($backup['reference']) . ' — ' . self::h($this->backupLabel((string) ($backup['state'] ?? '')));
+            $text = self::h($backup['reference']) . ' — '
+                . self::h($this->backupLabel((string) ($backup['state'] ?? '')));
             if (!empty($backup['expires_at']) && ($backup['state'] ?? '') === 'kept') {
-                $text .= ' (' . self::h($this->t('backup_until', ['date' => $this->when((string) $backup['expires_at'])])) . ')';
+                $until = $this->t('backup_until', ['date' => $this->when((string) $backup['expires_at'])]);
+                $text .= ' (' . self::h($until) . ')';
             }
             $rows[] = [$this->t('backup'), $text];
         } else {
@@ -591,7 +632,7 @@ final class Panel
         return $html . '</table>';
     }
 
-    private function countdownScript(): string
+    public function countdownScript(): string
     {
         // Keeps "time left" current while the page stays open; the text is right without it.
         return '<script>(function(){function tick(){'
@@ -605,7 +646,7 @@ final class Panel
     }
 
     /** The time-left text, with what the page's script needs to keep it current. */
-    private function countdown(string $iso): string
+    public function countdown(string $iso): string
     {
         return '<strong data-signoff-deadline="' . self::h($iso) . '"'
             . ' data-signoff-passed="' . self::h($this->t('deadline_passed')) . '"'
@@ -663,10 +704,13 @@ final class Panel
                     . '<input type="hidden" name="action" value="start">'
                     . '<input type="hidden" name="ticketid" value="' . $ticketId . '">'
                     . '<label for="signoff-backup">' . self::h($this->t('backup_reference')) . '</label> '
-                    . '<input class="form-control input-sm" id="signoff-backup" name="backup" required maxlength="500"> '
+                    . '<input class="form-control input-sm" id="signoff-backup" name="backup" required'
+                    . ' maxlength="500"> '
                     . '<label for="signoff-site">' . self::h($this->t('site')) . '</label> '
-                    . '<input class="form-control input-sm" id="signoff-site" name="site" maxlength="500" value="' . $site . '"> '
-                    . '<button type="submit" class="btn btn-primary btn-sm">' . self::h($this->t('start_button')) . '</button>'
+                    . '<input class="form-control input-sm" id="signoff-site" name="site" maxlength="500" value="'
+                    . $site . '"> '
+                    . '<button type="submit" class="btn btn-primary btn-sm">' . self::h($this->t('start_button'))
+                    . '</button>'
                     . '</form>';
             } elseif ($state === 'in_progress') {
                 $body .= '<form method="post" action="' . $action . '" class="intervention-signoff-complete">'
@@ -674,15 +718,18 @@ final class Panel
                     . '<input type="hidden" name="action" value="complete">'
                     . '<input type="hidden" name="ticketid" value="' . $ticketId . '">'
                     . '<label for="signoff-summary">' . self::h($this->t('summary_label')) . '</label>'
-                    . '<textarea class="form-control" id="signoff-summary" name="summary" rows="4" required maxlength="20000"></textarea>'
+                    . '<textarea class="form-control" id="signoff-summary" name="summary" rows="4" required'
+                    . ' maxlength="20000"></textarea>'
                     . '<p class="help-block">' . self::h($this->t('summary_help')) . '</p>'
-                    . '<button type="submit" class="btn btn-success btn-sm">' . self::h($this->t('complete_button')) . '</button>'
+                    . '<button type="submit" class="btn btn-success btn-sm">' . self::h($this->t('complete_button'))
+                    . '</button>'
                     . '</form>';
             } else {
                 $body .= '<p>' . self::h($this->t('awaiting_client')) . '</p>';
             }
             if ($iv !== null) {
-                $body .= '<p style="margin:8px 0 0">' . $this->openLink(['intervention' => $iv['id']], $this->t('open_staff_view')) . '</p>';
+                $body .= '<p style="margin:8px 0 0">'
+                    . $this->openLink(['intervention' => $iv['id']], $this->t('open_staff_view')) . '</p>';
             }
             return $this->box($body, $badge) . $this->countdownScript();
         } catch (\Throwable $e) {
@@ -716,7 +763,8 @@ final class Panel
                 foreach ($recent as $iv) {
                     $ticket = (string) ($iv['ticket_id'] ?? '');
                     $ticketCell = $ticket !== ''
-                        ? '<a href="supporttickets.php?action=view&amp;id=' . rawurlencode($ticket) . '">#' . self::h($ticket) . '</a>'
+                        ? '<a href="supporttickets.php?action=view&amp;id=' . rawurlencode($ticket) . '">#'
+                            . self::h($ticket) . '</a>'
                         : '—';
                     $deadline = self::h($this->when($iv['deadline_at'] ?? null));
                     if (($iv['state'] ?? '') === 'awaiting_validation') {
@@ -729,7 +777,8 @@ final class Panel
             } else {
                 $body .= '<p class="text-muted">' . self::h($this->t('no_intervention_client')) . '</p>';
             }
-            $body .= '<p style="margin:0">' . $this->openLink(['client' => (string) $userId], $this->t('open_staff_view')) . '</p>';
+            $body .= '<p style="margin:0">'
+                . $this->openLink(['client' => (string) $userId], $this->t('open_staff_view')) . '</p>';
             return $this->box($body) . $this->countdownScript();
         } catch (\Throwable $e) {
             $this->log('client banner', ['userid' => $userId], $e->getMessage());
@@ -749,7 +798,12 @@ final class Panel
             }
             $ticketId = (int) ($request['ticketid'] ?? 0);
             $result = $action === 'start'
-                ? $this->start($ticketId, (string) ($request['backup'] ?? ''), (string) ($request['site'] ?? ''), $adminId)
+                ? $this->start(
+                    $ticketId,
+                    (string) ($request['backup'] ?? ''),
+                    (string) ($request['site'] ?? ''),
+                    $adminId
+                )
                 : $this->complete($ticketId, (string) ($request['summary'] ?? ''), $adminId);
             $this->flash($ticketId, $result);
             return $this->redirect('supporttickets.php?action=view&id=' . $ticketId, $result['message']);
@@ -768,7 +822,8 @@ final class Panel
         if (!headers_sent()) {
             header('Location: ' . $url, true, 303);
         }
-        return '<p>' . self::h($message) . '</p><p><a href="' . self::h($url) . '">' . self::h($this->t('back_to_ticket')) . '</a></p>';
+        return '<p>' . self::h($message) . '</p><p><a href="' . self::h($url) . '">'
+            . self::h($this->t('back_to_ticket')) . '</a></p>';
     }
 
     private function openStaffView(array $request, int $adminId): string
@@ -784,12 +839,14 @@ final class Panel
             );
         } catch (\Throwable $e) {
             $this->log('staff login link', ['admin' => $adminId], $e->getMessage());
-            return '<div class="alert alert-danger">' . self::h($this->t('error_service', ['error' => $e->getMessage()])) . '</div>';
+            return '<div class="alert alert-danger">'
+                . self::h($this->t('error_service', ['error' => $e->getMessage()])) . '</div>';
         }
         // The link is used by a POST (a GET only asks to continue): post it straight away.
         return '<form method="post" action="' . self::h($url) . '" id="signoff-open">'
             . '<p>' . self::h($this->t('opening')) . '</p>'
-            . '<button type="submit" class="btn btn-primary">' . self::h($this->t('open_staff_view')) . '</button></form>'
+            . '<button type="submit" class="btn btn-primary">' . self::h($this->t('open_staff_view'))
+            . '</button></form>'
             . '<script>document.getElementById("signoff-open").submit();</script>';
     }
 
@@ -823,16 +880,21 @@ final class Panel
                 $health = $client->health();
                 $html .= '<div class="alert alert-info">' . self::h($this->t('check_health', [
                     'database' => $health['database'] ?? '?', 'redis' => $health['redis'] ?? '?',
-                ])) . '<br>' . self::h($client->checkSignature() ? $this->t('check_signature_ok') : $this->t('check_signature_bad')) . '</div>';
+                ])) . '<br>' . self::h($this->t(
+                    $client->checkSignature() ? 'check_signature_ok' : 'check_signature_bad'
+                )) . '</div>';
             }
             $found = $client->interventions([], 10, true);
         } catch (ServiceException $e) {
             $key = $e->status === 401 ? 'error_token' : 'error_service';
-            return $html . '<div class="alert alert-danger">' . self::h($this->t($key, ['error' => $e->getMessage()])) . '</div>';
+            return $html . '<div class="alert alert-danger">'
+                . self::h($this->t($key, ['error' => $e->getMessage()])) . '</div>';
         }
         $html .= '<h3>' . self::h($this->t('counts')) . '</h3><ul class="list-inline">';
-        foreach (['in_progress', 'awaiting_validation', 'validated', 'reported', 'lapsed', 'resolved', 'cancelled'] as $state) {
-            $html .= '<li>' . self::h($this->stateLabel($state)) . ': <strong>' . (int) ($found['counts'][$state] ?? 0) . '</strong></li>';
+        $states = ['in_progress', 'awaiting_validation', 'validated', 'reported', 'lapsed', 'resolved', 'cancelled'];
+        foreach ($states as $state) {
+            $html .= '<li>' . self::h($this->stateLabel($state)) . ': <strong>'
+                . (int) ($found['counts'][$state] ?? 0) . '</strong></li>';
         }
         $html .= '</ul><h3>' . self::h($this->t('recent')) . '</h3><table class="table table-condensed"><tr><th>'
             . self::h($this->t('intervention')) . '</th><th>' . self::h($this->t('ticket')) . '</th><th>'
@@ -841,16 +903,13 @@ final class Panel
         foreach ($found['interventions'] ?? [] as $iv) {
             $ticket = (string) ($iv['ticket_id'] ?? '');
             $html .= '<tr><td>' . self::h($iv['id']) . '</td><td>'
-                . ($ticket !== '' ? '<a href="supporttickets.php?action=view&amp;id=' . rawurlencode($ticket) . '">#' . self::h($ticket) . '</a>' : '—')
+                . ($ticket !== '' ? '<a href="supporttickets.php?action=view&amp;id=' . rawurlencode($ticket)
+                . '">#' . self::h($ticket) . '</a>' : '—')
                 . '</td><td>' . self::h($iv['client']['name'] ?? $iv['client']['email'] ?? '') . '</td><td>'
-                . self::h($this->stateLabel((string) $iv['state'])) . '</td><td>' . self::h($this->when($iv['deadline_at'] ?? null))
+                . self::h($this->stateLabel((string) $iv['state'])) . '</td><td>'
+                . self::h($this->when($iv['deadline_at'] ?? null))
                 . '</td></tr>';
         }
         return $html . '</table>';
     }
-}
-
-/** An error whose message is meant for the technician as it is. */
-final class UserFacingException extends \RuntimeException
-{
 }
