@@ -27,6 +27,7 @@ from panel_addon.models import Event, Intervention, db
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import complete, path_of, run_due, start
 from .support import STAFF_TOKEN, mail_links
+from .test_staff_view import sign_in
 
 API = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 BROWSER = (
@@ -530,3 +531,28 @@ def test_a_dossier_ends_at_the_head_it_names(make_app: Any, clock: Any) -> None:
     dossier = _dossier(client)
     assert dossier["head"] == dossier["events"][-1]["hash"]
     assert dossier["generated_at"] == chain.rfc3339(clock.now())
+
+
+@pytest.mark.parametrize(
+    ("language", "person", "machine"),
+    [
+        ("fr", "Page ouverte par le client", "Page récupérée par un scanner"),
+        ("en", "Page opened by the client", "Page fetched by a scanner"),
+    ],
+)
+def test_the_staff_view_tells_the_client_from_a_scanner(
+    make_app: Any, mailbox: Any, clock: Any, language: str, person: str, machine: str
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, STAFF_LANGUAGE=language)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    links = _links(mailbox)
+    _view(client, links["validate"], SCANNERS[0])
+    clock.advance(hours=3)
+    _view(client, links["validate"], BROWSER, ip="203.0.113.8")
+    sign_in(client)
+    page = client.get("/staff/interventions/iv-1").get_data(as_text=True)
+    assert page.count(machine) == 1 and page.count(person) == 1
+    assert "203.0.113.8" in page
