@@ -7,6 +7,7 @@ third party would, and tampering with the database or the file is caught by
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -22,10 +23,11 @@ from sqlalchemy import select, update
 from panel_addon import evidence_keys
 from panel_addon.domain import chain
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
-from panel_addon.models import Event, Intervention, db
+from panel_addon.models import Event, Intervention, Task, db
 
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import complete, path_of, run_due, start
+from .loopback_tsa import LoopbackTsa
 from .support import STAFF_TOKEN, mail_links
 from .test_staff_view import sign_in
 
@@ -556,3 +558,64 @@ def test_the_staff_view_tells_the_client_from_a_scanner(
     page = client.get("/staff/interventions/iv-1").get_data(as_text=True)
     assert page.count(machine) == 1 and page.count(person) == 1
     assert "203.0.113.8" in page
+
+
+# --- the time-stamping authority -------------------------------------------------------
+
+
+@pytest.fixture
+def tsa() -> Iterator[LoopbackTsa]:
+    with LoopbackTsa() as authority:
+        yield authority
+
+
+def test_a_decision_and_a_lapse_have_the_head_time_stamped_by_the_authority(
+    backend: str, make_app: Any, mailbox: Any, clock: Any, tsa: LoopbackTsa
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=tsa.url)
+    client = app.test_client()
+    for panel_id in ("iv-1", "iv-2"):
+        start(client, panel_id)
+        complete(client, panel_id)
+    run_due(app)
+    validate = [u for u in mail_links(mailbox.received()[0]) if u.endswith("/validate")][0]
+    assert client.post(path_of(validate)).status_code == 303
+    decided = _events(app)[-1]
+    assert decided.type == "validate"
+    clock.advance(days=1, minutes=1)
+    run_due(app)  # iv-2 lapses
+    lapsed = [e for e in _events(app, "iv-2") if e.type == "lapse"][0]
+    assert tsa.requests == 2
+    for panel_id, stamped in (("iv-1", decided), ("iv-2", lapsed)):
+        dossier = _dossier(client, panel_id)
+        [event] = [e for e in dossier["events"] if e["type"] == "trail_timestamped"]
+        assert event["data"]["head"] == stamped.hash and event["data"]["seq"] == stamped.seq
+        assert event["data"]["tsa"] == tsa.url
+        # A third party checks the token with OpenSSL alone, against the head.
+        token = base64.b64decode(event["data"]["token"])
+        assert "Verification: OK" in tsa.verify(token, stamped.hash)
+        assert chain.dossier_problem(dossier, _published(client)) is None
+    # A token over another digest does not pass.
+    with pytest.raises(RuntimeError):
+        tsa.verify(token, "ab" * 32)
+
+
+def test_an_authority_that_is_down_is_asked_again_later(
+    make_app: Any, mailbox: Any, clock: Any, tsa: LoopbackTsa
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=tsa.url)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    tsa.refuse_with = 503
+    validate = [u for u in mail_links(mailbox.received()[0]) if u.endswith("/validate")][0]
+    assert client.post(path_of(validate)).status_code == 303
+    run_due(app)
+    with app.app_context():
+        [task] = db.session.scalars(select(Task).filter_by(action="timestamp_trail")).all()
+        assert task.state == "pending" and "HTTP 503" in (task.last_error or "")
+    tsa.refuse_with = None
+    clock.advance(minutes=1)
+    run_due(app)
+    assert [e.type for e in _events(app)][-1] == "trail_timestamped"

@@ -59,6 +59,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "lapse": lazy_gettext("End of the validation window"),
         "expire_backup": lazy_gettext("Backup expiry"),
         "send_mail": lazy_gettext("Mail"),
+        "timestamp_trail": lazy_gettext("Time-stamp of the trail"),
     },
     "actor": {
         "panel": lazy_gettext("panel"),
