@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from panel_addon import evidence_keys
 from panel_addon.domain import chain
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
 from panel_addon.models import Event, Intervention, Task, db
+from panel_addon.settings import SettingsError
 
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import complete, path_of, run_due, start
@@ -619,3 +623,66 @@ def test_an_authority_that_is_down_is_asked_again_later(
     clock.advance(minutes=1)
     run_due(app)
     assert [e.type for e in _events(app)][-1] == "trail_timestamped"
+
+
+# --- the third party's check, as docs/evidence.md gives it --------------------------------
+
+
+def _documented_check() -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "evidence.md").read_text()
+    marker = "<!-- the lines below are run by tests/test_evidence.py against a real dossier -->"
+    after = text.split(marker, 1)[1]
+    match = re.match(r"\s*```python\n(.*?)```", after, re.DOTALL)
+    assert match, "docs/evidence.md lost its Python check"
+    return match.group(1)
+
+
+def test_the_lines_of_docs_evidence_check_a_real_dossier(
+    make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs, tmp_path: Path
+) -> None:
+    app, client = _played(make_app, mailbox, clock, panel)
+    (tmp_path / "keys.json").write_bytes(client.get("/api/v1/evidence/keys").get_data())
+    answer = client.get("/api/v1/interventions/iv-1/evidence", headers=API)
+    (tmp_path / "dossier.json").write_bytes(answer.get_data())
+    script = tmp_path / "check.py"
+    script.write_text(_documented_check())
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - the documented lines, on the test's files
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"the dossier holds; head {answer.get_json()['head']}"
+    # A changed event, and a changed dossier under the same signature, are caught.
+    dossier = json.loads(answer.get_data())
+    dossier["events"][2]["actor"]["ip"] = "203.0.113.99"
+    (tmp_path / "dossier.json").write_text(json.dumps(dossier))
+    done = run()
+    assert done.returncode != 0 and "event 3 (mail_sent) does not hold" in done.stderr
+    dossier = json.loads(answer.get_data())
+    dossier["intervention"]["state"] = "validated"
+    (tmp_path / "dossier.json").write_text(json.dumps(dossier))
+    done = run()
+    assert done.returncode != 0 and "InvalidSignature" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("EVIDENCE_SIGNING_KEY", "not-a-key"),
+        ("EVIDENCE_PUBLIC_KEYS", ["AAAA"]),
+        ("EVIDENCE_TSA_URL", "tsa.example"),
+    ],
+)
+def test_a_bad_evidence_setting_stops_the_start_naming_its_key(
+    make_app: Any, key: str, value: Any
+) -> None:
+    with pytest.raises(SettingsError, match=f"PANEL_ADDON_{key}"):
+        make_app(**{key: value})
