@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 
 from panel_addon import evidence_keys
 from panel_addon.domain import chain
+from panel_addon.domain.evidence import automated_signal
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
 from panel_addon.models import Event, Intervention, Task, db
 from panel_addon.settings import SettingsError
@@ -686,3 +687,20 @@ def test_a_bad_evidence_setting_stops_the_start_naming_its_key(
 ) -> None:
     with pytest.raises(SettingsError, match=f"PANEL_ADDON_{key}"):
         make_app(**{key: value})
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        BROWSER,
+        "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0 Mobile Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    ],
+)
+def test_browsers_are_people(agent: str, clock: Any) -> None:
+    assert automated_signal(agent, None, clock.now()) is None
+    # The same browser seconds after the mail left is taken for a scanner.
+    assert automated_signal(agent, clock.now(), clock.now()) == "soon_after_mail"
