@@ -147,8 +147,9 @@ def show(token: str, purpose: str) -> Response:
         return found
     if request.method == "GET":
         try:
-            evidence.record_view(found, purpose, _client_actor(found), clock_now())
-            db.session.commit()
+            # A folded view wrote nothing: no commit, so the page's rows stay loaded.
+            if evidence.record_view(found, purpose, _client_actor(found), clock_now()):
+                db.session.commit()
         except SQLAlchemyError:
             # The page matters more than the record of its view: the client still sees it.
             db.session.rollback()
