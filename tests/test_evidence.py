@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -278,6 +279,21 @@ def test_evidence_verify_names_the_first_event_of_a_file_that_does_not_hold(
     assert "the dossier holds" in result.output
     events = dossier["events"]
     if how == "changed":
+        # A third party's machine: the installed command, no settings of the service.
+        bare = {k: v for k, v in os.environ.items() if not k.startswith("PANEL_ADDON_")}
+        command = [str(Path(sys.executable).parent / "panel-addon"), "evidence", "verify"]
+        done = subprocess.run(  # noqa: S603 - the installed command, on the test's files
+            [*command, str(saved), "--keys", str(keys)],
+            env=bare,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "the dossier holds" in done.stdout
+    if how == "changed":
         events[4]["data"]["forged"] = True
     elif how == "removed":
         del events[4]
@@ -361,7 +377,9 @@ def test_without_a_signing_key_production_signs_no_dossier(make_app: Any, tmp_pa
     assert app.test_client().get("/api/v1/evidence/keys").get_json() == {"keys": []}
 
 
-def test_development_generates_one_key_into_the_instance_folder(make_app: Any) -> None:
+def test_development_generates_one_key_into_the_instance_folder(
+    make_app: Any, tmp_path: Path
+) -> None:
     first = make_app()
     second = make_app()
     key_file = Path(first.instance_path) / evidence_keys.DEV_KEY_FILE
@@ -370,6 +388,14 @@ def test_development_generates_one_key_into_the_instance_folder(make_app: Any) -
         one = evidence_keys.keys().published()
     with second.app_context():
         assert evidence_keys.keys().published() == one
+    made = evidence_keys.private_key(key_file.read_text().strip()).public_key()
+    assert one[0]["key_id"] == evidence_keys.key_id(made)
+    # Made once, whole, readable by its owner only; read back the same afterwards.
+    fresh = tmp_path / evidence_keys.DEV_KEY_FILE
+    text = evidence_keys._development_key(fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    assert evidence_keys._development_key(fresh) == text == fresh.read_text().strip()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".evidence")] == []
 
 
 # --- the client's views ----------------------------------------------------------------
