@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,12 @@ from panel_addon.models import Event, Intervention, Task, db
 from panel_addon.settings import SettingsError
 
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
+from .faultkit import completed, database, panel_with_tickets, settings
 from .flow import complete, path_of, run_due, start
 from .loopback_tsa import LoopbackTsa
+from .processes import Service, wait_for
 from .support import STAFF_TOKEN, mail_links
+from .test_end_to_end import http, post_form, staff, webhook
 from .test_staff_view import sign_in
 
 API = {"Authorization": f"Bearer {STAFF_TOKEN}"}
@@ -730,3 +734,62 @@ def test_browsers_are_people(agent: str, clock: Any) -> None:
     assert automated_signal(agent, None, clock.now()) is None
     # The same browser seconds after the mail left is taken for a scanner.
     assert automated_signal(agent, clock.now(), clock.now()) == "soon_after_mail"
+
+
+# --- real processes --------------------------------------------------------------------
+
+
+def test_views_and_clicks_at_once_under_gunicorn_keep_one_chain(
+    tmp_path: Path, postgres_schema: str, mailbox: Any, panel: FakeWhmcs
+) -> None:
+    panel_with_tickets(panel, 1)
+    key = evidence_keys.new_private_key_text()
+    config = settings(postgres_schema, (mailbox.host, mailbox.port), panel)
+    svc = Service({**config, "EVIDENCE_SIGNING_KEY": key}, tmp_path)
+    try:
+        assert svc.command("db", "upgrade").returncode == 0
+        svc.start_gunicorn(workers=4, threads=4)
+        svc.start_worker()
+        assert webhook(svc, "intervention.completed", completed(1))[0] == 200
+        [message] = wait_for(mailbox.received, what="the completion mail")
+        links = {u.rsplit("/", 1)[1]: u for u in mail_links(message)}
+        wait_for(lambda: staff(svc, "/interventions/iv-1")["events"], what="the trail")
+
+        def hit(i: int) -> int:
+            if i % 4 == 0:
+                return post_form(links["validate"], {})
+            agent = {"User-Agent": f"Mozilla/5.0 Browser/{i % 12}"}
+            return http("GET", links["report" if i % 2 else "validate"], headers=agent)[0]
+
+        gate = threading.Barrier(40)
+
+        def at_once(i: int) -> int:
+            gate.wait(timeout=10)
+            return hit(i)
+
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = set(pool.map(at_once, range(40)))
+        assert statuses <= {200, 303, 409}
+        with database(postgres_schema) as db:
+            wait_for(db.settled, what="every effect done")
+        checked = svc.command("evidence", "check", check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        status, raw, _ = http(
+            "GET",
+            f"{svc.url}/api/v1/interventions/iv-1/evidence",
+            headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
+        )
+        assert status == 200
+        dossier = json.loads(raw)
+        views = [e for e in dossier["events"] if e["type"] == "link.viewed"]
+        # One view per page and user agent (9 pairs among the 30 GETs), however many came.
+        pairs = {(e["data"]["page"], e["actor"]["user_agent"]) for e in views}
+        assert len(views) == len(pairs) == 9
+        keys = {"keys": json.loads(http("GET", f"{svc.url}/api/v1/evidence/keys")[1])["keys"]}
+        saved, key_file = tmp_path / "dossier.json", tmp_path / "keys.json"
+        saved.write_bytes(raw)
+        key_file.write_text(json.dumps(keys))
+        verified = svc.command("evidence", "verify", str(saved), "--keys", str(key_file))
+        assert "the dossier holds" in verified.stdout
+    finally:
+        svc.stop()
