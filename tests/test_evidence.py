@@ -638,7 +638,9 @@ def test_a_decision_and_a_lapse_have_the_head_time_stamped_by_the_authority(
 def test_an_authority_that_is_down_is_asked_again_later(
     make_app: Any, mailbox: Any, clock: Any, tsa: LoopbackTsa
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=tsa.url)
+    # An authority behind a password: the password stays out of the trail.
+    with_password = tsa.url.replace("http://", "http://signoff:s3cret-pass@")
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=with_password)
     client = app.test_client()
     start(client)
     complete(client)
@@ -653,7 +655,9 @@ def test_an_authority_that_is_down_is_asked_again_later(
     tsa.refuse_with = None
     clock.advance(minutes=1)
     run_due(app)
-    assert [e.type for e in _events(app)][-1] == "trail_timestamped"
+    stamped = _events(app)[-1]
+    assert stamped.type == "trail_timestamped" and stamped.data["tsa"] == tsa.url
+    assert "s3cret" not in json.dumps(_dossier(client))
 
 
 # --- the third party's check, as docs/evidence.md gives it --------------------------------
