@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -797,3 +798,45 @@ def test_views_and_clicks_at_once_under_gunicorn_keep_one_chain(
         assert "the dossier holds" in verified.stdout
     finally:
         svc.stop()
+
+
+def test_a_change_to_any_stored_column_of_an_event_is_caught(
+    make_app: Any, mailbox: Any, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    changes: dict[str, Any] = {
+        "at": clock.now() + timedelta(microseconds=1),
+        "actor": "staff",
+        "actor_name": "someone",
+        "type": "validate",
+        "from_state": "reported",
+        "to_state": "validated",
+        "ip": "203.0.113.1",
+        "user_agent": "forged",
+        "data": {"forged": True},
+        "prev_hash": "1" * 64,
+        "hash": "2" * 64,
+        "seq": 7,
+    }
+    with app.app_context():
+        event = db.session.scalars(select(Event).where(Event.seq == 2)).one()
+        original = {name: getattr(event, name) for name in changes}
+    assert all(original[name] != value for name, value in changes.items())
+    for name, value in changes.items():
+        with app.app_context():
+            db.session.execute(update(Event).where(Event.seq == 2).values({name: value}))
+            db.session.commit()
+        result = _cli(app, "check")
+        assert result.exit_code == 1 and "broken: iv-1: " in result.output, name
+        with app.app_context():
+            db.session.execute(
+                update(Event)
+                .where(Event.seq == changes["seq"] if name == "seq" else Event.seq == 2)
+                .values({name: original[name]})
+            )
+            db.session.commit()
+        assert _cli(app, "check").exit_code == 0, name
