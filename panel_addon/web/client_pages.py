@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -13,9 +14,10 @@ from flask import (
     render_template,
     request,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import now as clock_now
-from ..domain import lifecycle, states
+from ..domain import evidence, lifecycle, states
 from ..domain.errors import TransitionError, WindowClosedError
 from ..domain.trail import Actor
 from ..formatting import clean_text, format_datetime
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response as ResponseBase
 
 bp = Blueprint("client_pages", __name__)
+log = logging.getLogger(__name__)
 
 MESSAGE_MAX = 5000
 
@@ -137,10 +140,20 @@ def _link_or_error(token: str, purpose: str) -> Intervention | Response:
 
 @bp.get("/i/<token>/<any(validate, report):purpose>")
 def show(token: str, purpose: str) -> Response:
-    # GET (and HEAD) never change anything: mail scanners fetch links.
+    # GET (and HEAD) never change a decision: mail scanners fetch links. A GET is
+    # recorded in the trail (a view, or a scanner's fetch); a HEAD shows nothing to anyone.
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found
+    if request.method == "GET":
+        try:
+            # A folded view wrote nothing: no commit, so the page's rows stay loaded.
+            if evidence.record_view(found, purpose, _client_actor(found), clock_now()):
+                db.session.commit()
+        except SQLAlchemyError:
+            # The page matters more than the record of its view: the client still sees it.
+            db.session.rollback()
+            log.warning("the view of a link page could not be recorded", exc_info=True)
     return _render(purpose, found)
 
 
