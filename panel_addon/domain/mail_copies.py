@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from ..models import MailCopy, db
+from ..tokens import mask_links
 
 
 def keep(intervention_id: int, message_id: str, sha256: str, data: bytes, now: datetime) -> None:
@@ -48,5 +49,9 @@ def text_of(data: bytes) -> str:
 
 
 def texts(intervention_id: int) -> dict[str, str]:
-    """The text of each of the intervention's sent mails, by the SHA-256 of the message."""
-    return {sha256: text_of(data) for sha256, data in messages(intervention_id).items()}
+    """The text of each of the intervention's sent mails, by the SHA-256 of the message.
+
+    As the dossier shows it: the client's links with their token masked (tokens.mask_links),
+    since the dossier goes to people who must not decide in the client's name.
+    """
+    return {sha256: mask_links(text_of(data)) for sha256, data in messages(intervention_id).items()}
