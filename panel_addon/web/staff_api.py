@@ -23,6 +23,7 @@ from .staff_actions import StaffAction, Target
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
 
 PAGE_MAX = staff_queries.PAGE_MAX
+DOSSIER_FORMATS = ("json", "pdf")
 
 
 @bp.before_request
@@ -175,8 +176,14 @@ def login_link() -> tuple[Response, int]:
     """A single-use link (about a minute) that signs a WHMCS admin into the staff view."""
     body = _json_body()
     target = None
+    dossier = body.get("dossier")
+    if dossier is not None and (dossier not in DOSSIER_FORMATS or not body.get("intervention")):
+        raise ApiError(
+            422, "invalid_payload", "dossier is pdf or json, with an intervention", field="dossier"
+        )
     if body.get("intervention"):
-        target = f"intervention:{body['intervention']}"
+        kind = f"dossier-{dossier}" if dossier else "intervention"
+        target = f"{kind}:{body['intervention']}"
     elif body.get("client"):
         target = f"client:{body['client']}"
     try:

@@ -260,6 +260,9 @@ def login_post(token: str) -> ResponseReturnValue:
         kind, _, value = grant.target.partition(":")
         if kind == "intervention":
             target = url_for("staff_view.show", panel_id=value)
+        elif kind in ("dossier-pdf", "dossier-json"):
+            fmt = kind.removeprefix("dossier-")
+            target = url_for("staff_view.evidence", panel_id=value, format=fmt)
         elif kind == "client":
             target = url_for("staff_view.index", client=value)
     return redirect(target, code=303)

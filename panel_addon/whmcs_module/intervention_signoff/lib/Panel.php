@@ -682,7 +682,10 @@ final class Panel
                 $body .= '<p>' . self::h($this->t('awaiting_client')) . '</p>';
             }
             if ($iv !== null) {
-                $body .= '<p style="margin:8px 0 0">' . $this->openLink(['intervention' => $iv['id']], $this->t('open_staff_view')) . '</p>';
+                $body .= '<p style="margin:8px 0 0">' . $this->openLink(['intervention' => $iv['id']], $this->t('open_staff_view'))
+                    . ' ' . self::h($this->t('dossier')) . ' '
+                    . $this->openLink(['intervention' => $iv['id'], 'dossier' => 'pdf'], 'PDF') . ' '
+                    . $this->openLink(['intervention' => $iv['id'], 'dossier' => 'json'], 'JSON') . '</p>';
             }
             return $this->box($body, $badge) . $this->countdownScript();
         } catch (\Throwable $e) {
@@ -780,7 +783,8 @@ final class Panel
             $url = $this->client(true)->staffLoginUrl(
                 $this->adminName($adminId),
                 isset($request['intervention']) ? (string) $request['intervention'] : null,
-                isset($request['client']) ? (string) $request['client'] : null
+                isset($request['client']) ? (string) $request['client'] : null,
+                isset($request['dossier']) ? (string) $request['dossier'] : null
             );
         } catch (\Throwable $e) {
             $this->log('staff login link', ['admin' => $adminId], $e->getMessage());
