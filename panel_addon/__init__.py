@@ -36,8 +36,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Client IPs in the event trail come from X-Forwarded-For, set by our own proxies.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
-    from . import database, i18n, outbox
+    from . import database, evidence_keys, i18n, outbox
 
+    evidence_keys.init_app(app)
     database.init_app(app)
     outbox.init_app(app)
     i18n.init_app(app)
@@ -52,7 +53,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-_SECRETS = ("SECRET_KEY", "WEBHOOK_SECRET", "STAFF_API_TOKEN", "WHMCS_SECRET", "WHMCS_ACCESS_KEY")
+_SECRETS = (
+    "SECRET_KEY",
+    "WEBHOOK_SECRET",
+    "STAFF_API_TOKEN",
+    "WHMCS_SECRET",
+    "WHMCS_ACCESS_KEY",
+    "EVIDENCE_SIGNING_KEY",
+)
 _SECRET_LISTS = ("SECRET_KEY_FALLBACKS", "WEBHOOK_SECRET_FALLBACKS", "STAFF_API_TOKEN_FALLBACKS")
 
 

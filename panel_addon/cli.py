@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(simulate_command)
     app.cli.add_command(check_command)
+    app.cli.add_command(evidence_group)
     from .whmcs_module import whmcs_module_command
 
     app.cli.add_command(whmcs_module_command)
@@ -40,6 +41,7 @@ def check_command() -> None:
     """Check the settings, the database, Redis and the panel, and say what is wrong."""
     from sqlalchemy import text
 
+    from panel_addon import evidence_keys
     from panel_addon.models import db
     from panel_addon.panels import configured_panel
 
@@ -62,6 +64,8 @@ def check_command() -> None:
     for key in ("WEBHOOK_SECRET", "STAFF_API_TOKEN"):
         if not current_app.config.get(key):
             click.echo(f"settings: PANEL_ADDON_{key} is not set")
+    if evidence_keys.keys().signing is None:
+        click.echo("settings: PANEL_ADDON_EVIDENCE_SIGNING_KEY is not set: no dossier is signed")
     panel = configured_panel(current_app.config)
     if panel is None:
         click.echo("settings: no panel is configured (PANEL_ADDON_WHMCS_URL is not set)")
@@ -69,6 +73,85 @@ def check_command() -> None:
         click.echo(f"panel: {panel!r}")
     if not ok:
         sys.exit(1)
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """Check dispute dossiers and the trails in the database (docs/evidence.md)."""
+
+
+@evidence_group.command("verify")
+@click.argument("dossier_file", metavar="FILE", type=click.File("rb"))
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.File("rb"),
+    help="The public keys, as GET /api/v1/evidence/keys answers them (default: this service's).",
+)
+@with_appcontext
+def evidence_verify_command(dossier_file: Any, keys_file: Any) -> None:
+    """Check a saved dossier offline: its chain, its head and its signature."""
+    from panel_addon import evidence_keys
+    from panel_addon.domain import chain
+
+    try:
+        dossier = json.loads(dossier_file.read())
+    except ValueError as exc:
+        raise click.ClickException(f"{dossier_file.name} is not JSON: {exc}") from None
+    if not isinstance(dossier, dict):
+        raise click.ClickException(f"{dossier_file.name} is not a dossier (a JSON object)")
+    if keys_file is None:
+        public = evidence_keys.keys().public
+    else:
+        try:
+            listed = json.loads(keys_file.read())["keys"]
+            public = {
+                str(item["key_id"]): evidence_keys.public_key(str(item["public_key"]))
+                for item in listed
+            }
+        except (ValueError, KeyError, TypeError) as exc:
+            raise click.ClickException(
+                f"{keys_file.name} is not a list of keys like GET /api/v1/evidence/keys: {exc}"
+            ) from None
+    problem = chain.dossier_problem(dossier, public)
+    if problem is not None:
+        click.echo(f"the dossier does not hold: {problem}", err=True)
+        sys.exit(1)
+    events = dossier["events"]
+    ident = (dossier.get("intervention") or {}).get("id")
+    click.echo(
+        f"intervention {ident}: {len(events)} events, head {dossier['head']}, "
+        f"signed with key {dossier['signature']['key_id']}: the dossier holds"
+    )
+
+
+@evidence_group.command("check")
+@with_appcontext
+def evidence_check_command() -> None:
+    """Re-verify every intervention's chain in the database; list the broken ones."""
+    from panel_addon.domain import evidence
+
+    broken = list(evidence.check_trails())
+    for trail in broken:
+        click.echo(f"broken: {trail}", err=True)
+    if broken:
+        click.echo(f"{len(broken)} trail(s) do not hold", err=True)
+        sys.exit(1)
+    click.echo("every trail holds")
+
+
+@evidence_group.command("new-key")
+def evidence_new_key_command() -> None:
+    """Print a new signing key for PANEL_ADDON_EVIDENCE_SIGNING_KEY (and its public key)."""
+    from panel_addon import evidence_keys
+
+    text = evidence_keys.new_private_key_text()
+    public = evidence_keys.private_key(text).public_key()
+    click.echo(f"PANEL_ADDON_EVIDENCE_SIGNING_KEY={text}")
+    click.echo(
+        f"# key id {evidence_keys.key_id(public)}, public key "
+        f"{evidence_keys.b64url(evidence_keys.raw_public(public))}"
+    )
 
 
 @click.command("simulate")

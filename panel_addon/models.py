@@ -129,6 +129,11 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
     mail_held_at: Mapped[datetime | None]
     window_opened_at: Mapped[datetime | None]
 
+    # The trail's hash chain (docs/evidence.md): the last event's seq and hash. Events
+    # are chained under a lock of this row, so two writers cannot fork the chain.
+    trail_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    trail_head: Mapped[str | None] = mapped_column(String(64))
+
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -136,12 +141,18 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Event(db.Model):  # type: ignore[name-defined,misc]
-    """One line of an intervention's append-only trail: who did what, when, from where."""
+    """One line of an intervention's append-only trail: who did what, when, from where.
+
+    `seq` numbers an intervention's events from 1; `prev_hash` and `hash` chain them
+    (`domain/chain.py`, contract §8).
+    """
 
     __tablename__ = "intervention_events"
+    __table_args__ = (Index("uq_intervention_events_seq", "intervention_id", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     intervention_id: Mapped[int] = mapped_column(ForeignKey("interventions.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(16))
     actor_name: Mapped[str | None] = mapped_column(String(320))
@@ -151,6 +162,8 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
     intervention: Mapped[Intervention] = relationship()
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 
-from . import i18n
+from . import evidence_keys, i18n
 
 ENV_PREFIX = "PANEL_ADDON"
 
@@ -92,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     "SITE_CHECK_USER_AGENT": None,
     "SITE_CHECK_MAIL_WAIT": "15m",
     "HOLD_MAIL_ON_REGRESSION": True,
+    # The dispute dossier (docs/evidence.md).
+    "EVIDENCE_SIGNING_KEY": None,
+    "EVIDENCE_PUBLIC_KEYS": [],
+    "EVIDENCE_TSA_URL": None,
+    "EVIDENCE_TSA_TIMEOUT": "10s",
 }
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -108,6 +113,7 @@ _DURATION_KEYS = (
     "STAFF_LOGIN_LINK_MAX_AGE",
     "SITE_CHECK_TIMEOUT",
     "SITE_CHECK_MAIL_WAIT",
+    "EVIDENCE_TSA_TIMEOUT",
 )
 
 
@@ -199,6 +205,7 @@ def validate(config: dict[str, Any]) -> None:
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise SettingsError(f"{ENV_PREFIX}_{key} must be a positive whole number")
     _check_site_check(config)
+    _check_evidence(config)
     whmcs = [config.get(k) for k in ("WHMCS_URL", "WHMCS_IDENTIFIER", "WHMCS_SECRET")]
     if any(whmcs) and not all(whmcs):
         raise SettingsError(
@@ -224,6 +231,28 @@ def validate(config: dict[str, Any]) -> None:
         config["MAIL_REPLY_TO"] = _mail_address(config["MAIL_REPLY_TO"], "MAIL_REPLY_TO")
     else:
         config["MAIL_REPLY_TO"] = None
+
+
+def _check_evidence(config: dict[str, Any]) -> None:
+    key = config.get("EVIDENCE_SIGNING_KEY")
+    if key is not None:
+        try:
+            evidence_keys.private_key(str(key))
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}_EVIDENCE_SIGNING_KEY: {exc}") from None
+    config["EVIDENCE_PUBLIC_KEYS"] = _string_list(
+        config.get("EVIDENCE_PUBLIC_KEYS"), "EVIDENCE_PUBLIC_KEYS"
+    )
+    for item in config["EVIDENCE_PUBLIC_KEYS"]:
+        try:
+            evidence_keys.public_key(item)
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}_EVIDENCE_PUBLIC_KEYS: {item!r}: {exc}") from None
+    tsa = config.get("EVIDENCE_TSA_URL")
+    if tsa is not None and not (isinstance(tsa, str) and tsa.startswith(("http://", "https://"))):
+        raise SettingsError(f"{ENV_PREFIX}_EVIDENCE_TSA_URL must start with http:// or https://")
+    if not config["EVIDENCE_TSA_TIMEOUT"] <= timedelta(minutes=1):
+        raise SettingsError(f"{ENV_PREFIX}_EVIDENCE_TSA_TIMEOUT must be at most 1m")
 
 
 def _mail_address(value: Any, key: str) -> str:

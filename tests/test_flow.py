@@ -311,8 +311,11 @@ def test_a_validation_by_link_schedules_its_work_from_the_intervention(
         assert not {("send_mail", "reminder"), ("lapse", None)} & pending
         notes = task_rows(app, action="add_ticket_note", state="pending")
         assert len(notes) == 1
+        # The note ends with the trail's head as the decision left it (the outside witness).
+        assert iv.trail_head == decided.hash
         assert ticket_note_text(notes[0].payload, iv) == (
             "The client validated intervention iv-1 (from 192.0.2.7)."
+            f"\n\nTrail: {decided.hash[:16]}"
         )
 
 

@@ -7,15 +7,18 @@ them, or not at all.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import inspect, update
 
 from .. import outbox
 from ..models import Event, Intervention, db
 from ..notes import note_text
+from . import chain
 
 
 @dataclass(frozen=True)
@@ -42,18 +45,23 @@ def add_event(
     to_state: str | None = None,
     **data: Any,
 ) -> Event:
-    """Append one event to the intervention's trail (never updated afterwards).
+    """Append one event to the intervention's trail (never updated afterwards), chained.
 
-    The intervention is given as its object, or by its id where the caller holds no
-    object of it (a worker recording a mail it sent).
+    The event takes the next `seq` and is hashed onto the intervention's head
+    (`chain.event_hash`), which moves to it: under a lock of the intervention's row
+    (`lock_trail`), so events that arrive at once are chained one after the other. The
+    intervention is given as its object, or by its id where the caller holds no object
+    of it (a worker recording a mail it sent).
     """
-    whose = (
-        {"intervention_id": intervention}
-        if isinstance(intervention, int)
-        else {"intervention": intervention}
-    )
+    if isinstance(intervention, int):
+        found = db.session.get(Intervention, intervention)
+        if found is None:
+            raise LookupError(f"no intervention with id {intervention}")
+        intervention = found
+    seq, head = lock_trail(intervention)
     event = Event(
-        **whose,
+        intervention=intervention,
+        seq=seq + 1,
         at=now,
         actor=actor.kind,
         actor_name=actor.name,
@@ -62,10 +70,62 @@ def add_event(
         to_state=to_state,
         ip=actor.ip,
         user_agent=(actor.user_agent or None) and actor.user_agent[:500],
-        data=data,
+        # As the JSON column hands it back (a tuple comes back a list): what is hashed
+        # is what a later reader finds.
+        data=json.loads(json.dumps(data)),
+        prev_hash=head,
     )
+    event.hash = chain.event_hash(exported(event))
+    intervention.trail_seq, intervention.trail_head = event.seq, event.hash
     db.session.add(event)
     return event
+
+
+def lock_trail(intervention: Intervention) -> tuple[int, str]:
+    """The seq and hash of the intervention's last event, its row locked till the commit.
+
+    The lock is an UPDATE that changes nothing (`trail_seq = trail_seq ... RETURNING`): on
+    PostgreSQL it locks the row as SELECT ... FOR UPDATE would; on SQLite, where a SELECT
+    starts no transaction, it takes the database's write lock, so writers queue there.
+    Whoever appends to the trail takes this lock first; a check made after it (a view
+    already recorded?) cannot be raced by another writer. Safe to take twice.
+    """
+    if inspect(intervention).pending:
+        # Added in this transaction: no one else can see it yet.
+        return intervention.trail_seq or 0, intervention.trail_head or chain.GENESIS
+    seq, head = db.session.execute(
+        update(Intervention)
+        .where(Intervention.id == intervention.id)
+        .values(trail_seq=Intervention.trail_seq)
+        .returning(Intervention.trail_seq, Intervention.trail_head)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return seq or 0, head or chain.GENESIS
+
+
+def head(intervention: Intervention) -> str:
+    """The intervention's trail head as this transaction sees it (64 zeros: no event)."""
+    return intervention.trail_head or chain.GENESIS
+
+
+def exported(event: Event) -> dict[str, Any]:
+    """The event as the dossier exports it (contract §8), with its `hash` when it has one."""
+    body = chain.event_object(
+        seq=event.seq,
+        at=event.at,
+        type_=event.type,
+        actor=event.actor,
+        actor_name=event.actor_name,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        data=event.data,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        prev_hash=event.prev_hash,
+    )
+    if event.hash is not None:
+        body["hash"] = event.hash
+    return body
 
 
 def staff_words(key: str, **values: Any) -> str:
@@ -87,11 +147,23 @@ def ticket_note(intervention: Intervention, key: str, now: datetime, **values: A
         name: html.escape(value, quote=False) if isinstance(value, str) else value
         for name, value in values.items()
     }
-    payload = {"note": key, "language": current_app.config["STAFF_LANGUAGE"], "values": values}
+    payload = {
+        "note": key,
+        "language": current_app.config["STAFF_LANGUAGE"],
+        "values": values,
+        # The outside witness (docs/evidence.md): the panel keeps a copy of the head.
+        "trail": head(intervention)[:16],
+    }
     outbox.schedule(intervention, "panel", "add_ticket_note", payload, now, now)
 
 
 def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
-    """The text of a ticket note `ticket_note` scheduled."""
+    """The text of a ticket note `ticket_note` scheduled, ending with its `Trail:` line.
+
+    The line is the same in every language: tools read it back from the panel.
+    """
     panel_id = html.escape(intervention.panel_id, quote=False)
-    return note_text(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
+    text = note_text(payload["language"], payload["note"], panel_id=panel_id, **payload["values"])
+    if payload.get("trail"):
+        text = f"{text.rstrip()}\n\nTrail: {payload['trail']}"
+    return text

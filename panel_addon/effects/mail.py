@@ -206,8 +206,10 @@ def _send_one(session: MailSession, mail: _Mail) -> None:
         # The message itself cannot be sent (an address with a line break in it): no retry
         # can help, and it must not hold up the rest of the batch.
         refused = f"message refused before sending: {type(exc).__name__}", type(exc).__name__
+    # The event first: it locks the intervention's row before the task's, the order a
+    # client's click takes them in (lifecycle moves, then cancels tasks), so the two
+    # never wait on each other.
     if refused is None:
-        outbox.mark_done(mail.task_id, now, {"message_id": sent.message_id})
         add_event(
             mail.intervention_id,
             SYSTEM,
@@ -220,12 +222,13 @@ def _send_one(session: MailSession, mail: _Mail) -> None:
             smtp_reply=sent.reply,
         )
         mail_copies.keep(mail.intervention_id, sent.message_id, sent.sha256, sent.data, now)
+        outbox.mark_done(mail.task_id, now, {"message_id": sent.message_id})
     else:
         reason, error = refused
-        outbox.mark_failed(mail.task_id, mail.attempts, now, reason)
         add_event(
             mail.intervention_id, SYSTEM, "mail_refused", now, template=mail.template, error=error
         )
+        outbox.mark_failed(mail.task_id, mail.attempts, now, reason)
     # Committing right after each send keeps the window for a repeated mail to one message.
     db.session.commit()
 

@@ -13,6 +13,7 @@ from . import (
     client_pages,
     dev_outbox,
     errors,
+    evidence_keys,
     openapi,
     ratelimit,
     staff_api,
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(client_pages.bp)
     app.register_blueprint(staff_api.bp)
+    app.register_blueprint(evidence_keys.bp)
     staff_view.init_app(app)
     # After the blueprints: each group of limited routes is one of them.
     ratelimit.init_app(app)

@@ -15,7 +15,7 @@ from flask import (
 )
 
 from ..clock import now as clock_now
-from ..domain import lifecycle, states
+from ..domain import evidence, lifecycle, states
 from ..domain.errors import TransitionError, WindowClosedError
 from ..domain.trail import Actor
 from ..formatting import clean_text, format_datetime
@@ -137,10 +137,14 @@ def _link_or_error(token: str, purpose: str) -> Intervention | Response:
 
 @bp.get("/i/<token>/<any(validate, report):purpose>")
 def show(token: str, purpose: str) -> Response:
-    # GET (and HEAD) never change anything: mail scanners fetch links.
+    # GET (and HEAD) never change a decision: mail scanners fetch links. A GET is
+    # recorded in the trail (a view, or a scanner's fetch); a HEAD shows nothing to anyone.
     found = _link_or_error(token, purpose)
     if isinstance(found, Response):
         return found
+    if request.method == "GET":
+        evidence.record_view(found, purpose, _client_actor(found), clock_now())
+        db.session.commit()
     return _render(purpose, found)
 
 

@@ -49,6 +49,7 @@ GROUPS: dict[str, tuple[str, Callable[[], str]]] = {
     "client_pages": ("RATE_LIMIT_LINKS", client_ip),
     "webhooks": ("RATE_LIMIT_WEBHOOKS", client_ip),
     "staff_api": ("RATE_LIMIT_API", staff_token_or_ip),
+    "evidence_keys": ("RATE_LIMIT_API", client_ip),
     "staff_view": ("RATE_LIMIT_API", client_ip),
 }
 

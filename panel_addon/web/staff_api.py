@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
+from werkzeug.utils import secure_filename
 
-from .. import site_check
+from .. import evidence_keys, site_check
 from ..clock import now as clock_now
-from ..domain import lifecycle
+from ..domain import evidence, lifecycle, records
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from ..domain.trail import Actor
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
@@ -40,54 +42,24 @@ def require_token() -> None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+    return records.iso(moment)
 
 
 def intervention_json(
     iv: Intervention, detail: bool = False, site_rows: list[SiteSnapshot] | None = None
 ) -> dict[str, Any]:
     """The staff JSON of an intervention; `site_rows` saves a query per row in lists."""
-    body: dict[str, Any] = {
-        "id": iv.panel_id,
-        "state": iv.state,
-        "ticket_id": iv.ticket_id,
-        "client": {
-            "id": iv.client.id,
-            "email": iv.client.email,
-            "name": iv.client.name,
-            "language": iv.client.language,
-            "eligible": iv.client.eligible,
-        },
-        "site": iv.site,
-        "technician": iv.technician,
-        "started_at": _iso(iv.started_at),
-        "completed_at": _iso(iv.completed_at),
-        "deadline_at": _iso(iv.deadline_at),
-        "decided_at": _iso(iv.decided_at),
-        "late_report": iv.late_report,
-        "late_report_review": iv.late_report_review,
-        "restore_requested": iv.restore_requested,
-        "resolution": iv.resolution,
-        "backup": {
-            "reference": iv.backup_reference,
-            "state": iv.backup_state,
-            "created_at": _iso(iv.backup_created_at),
-            "expires_at": _iso(iv.backup_expires_at),
-        },
-        # The site check (docs/site-check.md): [] when nothing is checked.
-        "mail_held": iv.mail_held_at is not None,
-        "mail_held_at": _iso(iv.mail_held_at),
-        "site_check": site_check.staff_json(iv, site_rows),
-    }
+    body = records.intervention_fields(iv, site_rows)
     if detail:
         body["summary"] = iv.summary
         body["report_message"] = iv.report_message
         body["cancelled_reason"] = iv.cancelled_reason
         events = db.session.scalars(
-            select(Event).where(Event.intervention_id == iv.id).order_by(Event.id)
+            select(Event).where(Event.intervention_id == iv.id).order_by(Event.seq)
         )
         body["events"] = [
             {
+                "seq": e.seq,
                 "at": _iso(e.at),
                 "actor": e.actor,
                 "actor_name": e.actor_name,
@@ -97,6 +69,7 @@ def intervention_json(
                 "ip": e.ip,
                 "user_agent": e.user_agent,
                 "data": e.data,
+                "hash": e.hash,
             }
             for e in events
         ]
@@ -152,6 +125,33 @@ def _json_body() -> dict[str, Any]:
 @bp.get("/interventions/<panel_id>")
 def show(panel_id: str) -> Response:
     return jsonify(intervention_json(_get(panel_id), detail=True))
+
+
+@bp.get("/interventions/<panel_id>/evidence")
+def dossier(panel_id: str) -> Response:
+    """The dispute dossier (contract §8): the chained trail, the mails, signed with Ed25519."""
+    wanted = request.args.get("format", "json")
+    if wanted != "json":
+        raise ApiError(400, "invalid_format", "format must be json", field="format")
+    signing = evidence_keys.keys().signing
+    if signing is None:
+        raise ApiError(
+            503,
+            "evidence_key_missing",
+            "no dossier can be signed: PANEL_ADDON_EVIDENCE_SIGNING_KEY is not set",
+        )
+    try:
+        unsigned = evidence.build_dossier(panel_id, now=clock_now())
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    signed = evidence.sign_dossier(unsigned, signing)
+    # In the contract's order, indented: a file a person may open and read.
+    text = json.dumps(signed, ensure_ascii=False, indent=2) + "\n"
+    response = Response(text, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    filename = secure_filename(f"dossier-{panel_id}.json") or "dossier.json"
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
 
 
 @bp.get("/interventions")

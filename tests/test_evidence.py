@@ -1,0 +1,532 @@
+"""The dispute dossier (contract §8): the chained trail, the views, the signed dossier.
+
+A real flow writes every kind of event; the dossier the API answers is checked as a
+third party would, and tampering with the database or the file is caught by
+`panel-addon evidence check` and `panel-addon evidence verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from flask import Flask
+from sqlalchemy import select, update
+
+from panel_addon import evidence_keys
+from panel_addon.domain import chain
+from panel_addon.domain.trail import SYSTEM, Actor, add_event
+from panel_addon.models import Event, Intervention, db
+
+from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
+from .flow import complete, path_of, run_due, start
+from .support import STAFF_TOKEN, mail_links
+
+API = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+SCANNERS = [
+    "Mozilla/5.0 (compatible; SafeLinks/1.0; +https://aka.ms/safelinks)",
+    "Proofpoint URL Defense",
+    "Mimecast-URL-Protect/1.0",
+    "Barracuda Sentinel (EE)",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) BingPreview/1.0b",
+    "python-requests/2.32.3",
+    "",
+]
+
+
+@pytest.fixture
+def panel() -> Iterator[FakeWhmcs]:
+    with FakeWhmcs() as fake:
+        fake.add_client(7, notes="")
+        for ticket in (100, 200):
+            fake.add_ticket(ticket, status="Open", client_id=7)
+        yield fake
+
+
+def _with_panel(panel: FakeWhmcs) -> dict[str, Any]:
+    return {
+        "WHMCS_URL": panel.url,
+        "WHMCS_IDENTIFIER": TEST_IDENTIFIER,
+        "WHMCS_SECRET": TEST_SECRET,
+    }
+
+
+def _links(mailbox: Any) -> dict[str, str]:
+    links = mail_links(mailbox.received()[-1])
+    return {url.rsplit("/", 1)[1]: path_of(url) for url in links}
+
+
+def _view(client: Any, path: str, agent: str, ip: str = "198.51.100.4") -> None:
+    answer = client.get(path, headers={"User-Agent": agent}, environ_base={"REMOTE_ADDR": ip})
+    assert answer.status_code == 200
+
+
+def _dossier(client: Any, panel_id: str = "iv-1") -> dict[str, Any]:
+    answer = client.get(f"/api/v1/interventions/{panel_id}/evidence", headers=API)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/json"
+    body: dict[str, Any] = answer.get_json()
+    return body
+
+
+def _published(client: Any) -> dict[str, Any]:
+    answer = client.get("/api/v1/evidence/keys")
+    assert answer.status_code == 200
+    return {
+        item["key_id"]: evidence_keys.public_key(item["public_key"])
+        for item in answer.get_json()["keys"]
+    }
+
+
+def _cli(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(args=["evidence", *args])
+
+
+def _events(app: Flask, panel_id: str = "iv-1") -> list[Event]:
+    with app.app_context():
+        rows = db.session.scalars(
+            select(Event)
+            .join(Intervention)
+            .where(Intervention.panel_id == panel_id)
+            .order_by(Event.seq)
+        ).all()
+        db.session.expunge_all()
+        return list(rows)
+
+
+def _played(make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs) -> tuple[Flask, Any]:
+    """An intervention through every kind of event: mail, views, report, staff, expiry."""
+    app = make_app(
+        STAFF_LANGUAGE="en",
+        SITE_CHECK_ENABLED=False,
+        LATE_REPORT_POLICY="auto",
+        **_with_panel(panel),
+    )
+    client = app.test_client()
+    start(client, ticket_id="100")
+    complete(client)
+    run_due(app)
+    links = _links(mailbox)
+    _view(client, links["validate"], SCANNERS[0])
+    clock.advance(minutes=30)
+    _view(client, links["report"], BROWSER)
+    answer = client.post(
+        links["report"],
+        data={"message": "Ma boutique affiche une erreur", "restore": "on"},
+        headers={"User-Agent": BROWSER},
+        environ_base={"REMOTE_ADDR": "198.51.100.4"},
+    )
+    assert answer.status_code == 303
+    run_due(app)
+    answer = client.post(
+        "/api/v1/interventions/iv-1/resolve",
+        json={"resolution": "restored", "staff": "Sam"},
+        headers=API,
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    clock.advance(days=3)
+    run_due(app)
+    # A second intervention lapses, its client late to report (policy auto: ineligible).
+    start(client, "iv-2", ticket_id="200")
+    complete(client, "iv-2")
+    run_due(app)
+    late = _links(mailbox)
+    clock.advance(days=2)
+    run_due(app)
+    assert client.post(late["report"], headers={"User-Agent": BROWSER}).status_code == 303
+    run_due(app)
+    return app, client
+
+
+def test_every_kind_of_event_is_chained_and_the_dossier_holds(
+    backend: str, make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs
+) -> None:
+    app, client = _played(make_app, mailbox, clock, panel)
+    dossier = _dossier(client)
+    types = [event["type"] for event in dossier["events"]]
+    for kind in (
+        "start",
+        "complete",
+        "mail_sent",
+        "link.viewed",
+        "report",
+        "backup_held",
+        "panel_updated",
+        "resolve",
+        "backup_released",
+        "backup_expired",
+    ):
+        assert kind in types, kind
+    late = {event["type"] for event in _dossier(client, "iv-2")["events"]}
+    assert {"lapse", "report", "client_ineligible"} <= late
+    # The contract's shape, each event chained on the one before.
+    assert list(dossier) == ["intervention", "events", "mails", "head", "generated_at", "signature"]
+    previous = chain.GENESIS
+    for seq, event in enumerate(dossier["events"], start=1):
+        assert set(event) == {"seq", "at", "type", "actor", "data", "prev_hash", "hash"}
+        assert set(event["actor"]) == {"kind", "name", "ip", "user_agent"}
+        assert event["seq"] == seq and event["prev_hash"] == previous
+        assert event["at"].endswith("Z")
+        unsigned = {k: v for k, v in event.items() if k != "hash"}
+        digest = hashlib.sha256(previous.encode() + b"\n" + rfc8785.dumps(unsigned)).hexdigest()
+        assert event["hash"] == digest
+        previous = digest
+    assert dossier["head"] == previous
+    assert dossier["intervention"]["id"] == "iv-1"
+    assert dossier["intervention"]["backup"]["state"] == "expired"
+    assert chain.dossier_problem(dossier, _published(client)) is None
+    result = _cli(app, "check")
+    assert result.exit_code == 0, result.output
+
+
+def test_the_mails_of_the_dossier_are_what_the_smtp_server_received(
+    backend: str, make_app: Any, mailbox: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    # A summary with a line starting with a dot: dot-stuffed on the wire, not in the hash.
+    start(client)
+    complete(client, summary="Updated.\n.htaccess fixed\n.")
+    run_due(app)
+    [mail] = _dossier(client)["mails"]
+    [delivery] = mailbox.delivered()
+    assert mail["sha256"] == hashlib.sha256(delivery.raw).hexdigest()
+    assert mail["smtp_reply"] == delivery.reply
+    assert mail["to"] == "client@example.test" and delivery.rcpt_tos == [mail["to"]]
+    assert mail["message_id"] == mailbox.received()[0]["Message-ID"]
+    assert mail["kind"] == "completion_request" and mail["sent_at"].endswith("Z")
+
+
+def _tampered(app: Flask, how: str) -> None:
+    with app.app_context():
+        iv = db.session.scalar(select(Intervention).where(Intervention.panel_id == "iv-1"))
+        assert iv is not None
+        third = db.session.scalar(
+            select(Event).where(Event.intervention_id == iv.id, Event.seq == 2)
+        )
+        fourth = db.session.scalar(
+            select(Event).where(Event.intervention_id == iv.id, Event.seq == 3)
+        )
+        assert third is not None and fourth is not None
+        if how == "changed":
+            db.session.execute(update(Event).where(Event.id == third.id).values(ip="203.0.113.66"))
+        elif how == "removed":
+            db.session.delete(third)
+        elif how == "reordered":
+            db.session.execute(update(Event).where(Event.id == third.id).values(seq=-3))
+            db.session.execute(update(Event).where(Event.id == fourth.id).values(seq=2))
+            db.session.execute(update(Event).where(Event.id == third.id).values(seq=3))
+        elif how == "last removed":
+            last = db.session.scalar(
+                select(Event).where(Event.intervention_id == iv.id).order_by(Event.seq.desc())
+            )
+            db.session.delete(last)
+        db.session.commit()
+
+
+@pytest.mark.parametrize("how", ["changed", "removed", "reordered", "last removed"])
+def test_evidence_check_names_a_trail_changed_in_the_database(
+    backend: str, make_app: Any, mailbox: Any, clock: Any, how: str
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    for panel_id in ("iv-1", "iv-2"):
+        start(client, panel_id)
+        complete(client, panel_id)
+    run_due(app)
+    assert _cli(app, "check").exit_code == 0
+    _tampered(app, how)
+    result = _cli(app, "check")
+    assert result.exit_code == 1
+    assert "broken: iv-1: " in result.output and "iv-2" not in result.output
+    if how != "last removed":
+        assert "event seq" in result.output
+
+
+@pytest.mark.parametrize("how", ["changed", "removed", "reordered", "head"])
+def test_evidence_verify_names_the_first_event_of_a_file_that_does_not_hold(
+    make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs, tmp_path: Path, how: str
+) -> None:
+    app, client = _played(make_app, mailbox, clock, panel)
+    dossier = _dossier(client)
+    keys = tmp_path / "keys.json"
+    keys.write_text(client.get("/api/v1/evidence/keys").get_data(as_text=True))
+    saved = tmp_path / "dossier.json"
+    saved.write_text(json.dumps(dossier))
+    result = _cli(app, "verify", str(saved), "--keys", str(keys))
+    assert result.exit_code == 0, result.output
+    assert "the dossier holds" in result.output
+    events = dossier["events"]
+    if how == "changed":
+        events[4]["data"]["forged"] = True
+    elif how == "removed":
+        del events[4]
+    elif how == "reordered":
+        events[4], events[5] = events[5], events[4]
+    else:
+        del events[-1]
+    saved.write_text(json.dumps(dossier))
+    result = _cli(app, "verify", str(saved), "--keys", str(keys))
+    assert result.exit_code == 1
+    if how == "head":
+        assert "is not the last event's hash" in result.output
+    else:
+        # The first event that does not hold: the changed one; the one after a gap; the
+        # one moved up.
+        named = {
+            "changed": "event seq 5 (",
+            "removed": "event seq 6 (",
+            "reordered": "event seq 6 (",
+        }[how]
+        assert f"the dossier does not hold: {named}" in result.output
+        if how == "changed":
+            assert "hash does not match the event's content" in result.output
+        else:
+            assert "seq 6 where 5 was expected" in result.output
+
+
+def test_the_signature_holds_with_the_published_key_and_not_another(
+    make_app: Any, mailbox: Any, clock: Any, tmp_path: Path
+) -> None:
+    first = evidence_keys.new_private_key_text()
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_SIGNING_KEY=first)
+    client = app.test_client()
+    start(client)
+    dossier = _dossier(client)
+    assert chain.dossier_problem(dossier, _published(client)) is None
+    # Another key of the same id cannot pass for it; nor can a changed dossier.
+    stranger = evidence_keys.private_key(evidence_keys.new_private_key_text()).public_key()
+    ident = dossier["signature"]["key_id"]
+    assert "signature does not match" in str(chain.dossier_problem(dossier, {ident: stranger}))
+    assert "not among the keys" in str(chain.dossier_problem(dossier, {"other": stranger}))
+    changed = {**dossier, "generated_at": "2020-01-01T00:00:00.000000Z"}
+    assert "signature does not match" in str(chain.dossier_problem(changed, _published(client)))
+    # A rotation: the new key signs, the old one is still published and checks old files.
+    old_public = evidence_keys.b64url(
+        evidence_keys.raw_public(evidence_keys.private_key(first).public_key())
+    )
+    rotated = make_app(
+        SITE_CHECK_ENABLED=False,
+        EVIDENCE_SIGNING_KEY=evidence_keys.new_private_key_text(),
+        EVIDENCE_PUBLIC_KEYS=[old_public],
+    )
+    keys = rotated.test_client().get("/api/v1/evidence/keys").get_json()["keys"]
+    assert len(keys) == 2 and keys[1] == {
+        "key_id": ident,
+        "alg": "Ed25519",
+        "public_key": old_public,
+    }
+    assert chain.dossier_problem(dossier, _published(rotated.test_client())) is None
+    saved = tmp_path / "dossier.json"
+    saved.write_text(json.dumps(dossier))
+    assert _cli(rotated, "verify", str(saved)).exit_code == 0
+
+
+def test_the_dossier_needs_the_staff_token_and_a_known_intervention(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/api/v1/interventions/iv-1/evidence").status_code == 401
+    missing = client.get("/api/v1/interventions/nope/evidence", headers=API)
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    # The public keys need no token.
+    assert client.get("/api/v1/evidence/keys").status_code == 200
+
+
+def test_without_a_signing_key_production_signs_no_dossier(make_app: Any, tmp_path: Path) -> None:
+    app = make_app(TESTING=False, ENV="production")
+    with app.app_context():
+        assert evidence_keys.keys().signing is None
+    answer = app.test_client().get("/api/v1/interventions/iv-1/evidence", headers=API)
+    assert answer.status_code == 503
+    assert "EVIDENCE_SIGNING_KEY" in answer.get_json()["error"]["message"]
+    assert app.test_client().get("/api/v1/evidence/keys").get_json() == {"keys": []}
+
+
+def test_development_generates_one_key_into_the_instance_folder(make_app: Any) -> None:
+    first = make_app()
+    second = make_app()
+    key_file = Path(first.instance_path) / evidence_keys.DEV_KEY_FILE
+    assert key_file.exists() and key_file.stat().st_mode & 0o077 == 0
+    with first.app_context():
+        one = evidence_keys.keys().published()
+    with second.app_context():
+        assert evidence_keys.keys().published() == one
+
+
+# --- the client's views ----------------------------------------------------------------
+
+
+def _viewed(app: Flask) -> list[Event]:
+    return [event for event in _events(app) if event.type == "link.viewed"]
+
+
+def test_views_of_a_page_by_one_user_agent_fold_within_a_few_minutes(
+    backend: str, make_app: Any, mailbox: Any, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    links = _links(mailbox)
+    clock.advance(hours=1)
+    for _ in range(3):
+        _view(client, links["validate"], BROWSER)
+        clock.advance(minutes=1)
+    # Another page, another browser, and a HEAD (never recorded).
+    _view(client, links["report"], BROWSER)
+    _view(client, links["validate"], BROWSER + " Edg/131.0", ip="198.51.100.9")
+    assert client.head(links["validate"], headers={"User-Agent": "curl/8"}).status_code == 200
+    clock.advance(minutes=6)
+    _view(client, links["validate"], BROWSER)
+    viewed = _viewed(app)
+    assert [(e.data["page"], e.user_agent[-6:], e.data["automated"]) for e in viewed] == [
+        ("validate", "537.36", False),
+        ("report", "537.36", False),
+        ("validate", "/131.0", False),
+        ("validate", "537.36", False),
+    ]
+    first = viewed[0]
+    assert (first.actor, first.actor_name, first.ip) == (
+        "client",
+        "client@example.test",
+        "198.51.100.4",
+    )
+    with app.app_context():
+        assert db.session.scalar(select(Intervention.state)) == "awaiting_validation"
+
+
+@pytest.mark.parametrize("agent", SCANNERS)
+def test_scanners_and_link_previews_are_marked_automated(
+    make_app: Any, mailbox: Any, clock: Any, agent: str
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    clock.advance(hours=2)
+    _view(client, _links(mailbox)["validate"], agent)
+    [viewed] = _viewed(app)
+    assert viewed.data == {"page": "validate", "automated": True, "signal": "user_agent"}
+
+
+def test_a_view_seconds_after_the_mail_is_a_scanners(
+    make_app: Any, mailbox: Any, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    clock.advance(seconds=3)
+    _view(client, _links(mailbox)["validate"], BROWSER)
+    clock.advance(minutes=10)
+    _view(client, _links(mailbox)["validate"], BROWSER)
+    assert [e.data for e in _viewed(app)] == [
+        {"page": "validate", "automated": True, "signal": "soon_after_mail"},
+        {"page": "validate", "automated": False},
+    ]
+
+
+# --- the outside witness ---------------------------------------------------------------
+
+
+def test_notes_at_a_lapse_and_a_backup_expiry_end_with_the_head_at_that_moment(
+    backend: str, make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs
+) -> None:
+    app = make_app(STAFF_LANGUAGE="en", SITE_CHECK_ENABLED=False, **_with_panel(panel))
+    client = app.test_client()
+    start(client, ticket_id="100")
+    complete(client)
+    run_due(app)
+    clock.advance(days=1)
+    run_due(app)
+    clock.advance(days=1)
+    run_due(app)
+    heads = {e.type: e.hash for e in _events(app)}
+    notes = panel.ticket_notes(100)
+    lapsed = next(t for t in notes if "lapsed" in t)
+    expired = next(t for t in notes if "bk-iv-1" in t and "expired" in t.lower())
+    assert lapsed.endswith(f"\n\nTrail: {heads['lapse'][:16]}")
+    assert expired.endswith(f"\n\nTrail: {heads['backup_expired'][:16]}")
+    # Every note the panel holds names a head the trail went through.
+    hashes = {e.hash[:16] for e in _events(app)}
+    assert all(note.rsplit("Trail: ", 1)[1] in hashes for note in notes)
+
+
+# --- concurrent writers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_events_written_at_once_are_chained_one_after_the_other(
+    backend: str, make_app: Any, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    with app.app_context():
+        ident = db.session.scalar(select(Intervention.id))
+    writers, rounds = 8, 5
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            with app.app_context():
+                for r in range(rounds):
+                    barrier.wait(timeout=30)
+                    add_event(ident, SYSTEM, "panel_updated", clock.now(), writer=n, round=r)
+                    db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    events = _events(app)
+    assert [e.seq for e in events] == list(range(1, writers * rounds + 2))
+    assert _cli(app, "check").exit_code == 0
+    with app.app_context():
+        iv = db.session.get(Intervention, ident)
+        assert iv is not None and iv.trail_head == events[-1].hash
+
+
+def test_a_client_actor_is_recorded_as_the_contract_exports_it(app: Flask, clock: Any) -> None:
+    client = app.test_client()
+    start(client)
+    with app.app_context():
+        iv = db.session.scalar(select(Intervention))
+        actor = Actor("client", name="c@example.test", ip="192.0.2.1", user_agent="x" * 900)
+        event = add_event(iv, actor, "link.viewed", clock.now(), page="validate", automated=False)
+        db.session.commit()
+        assert event.user_agent == "x" * 500
+        stored = db.session.get(Event, event.id)
+        assert stored is not None and stored.prev_hash != chain.GENESIS
+    assert chain.first_break(_dossier(client)["events"], None) is None
+
+
+def test_a_dossier_ends_at_the_head_it_names(make_app: Any, clock: Any) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    start(client)
+    clock.advance(seconds=1)
+    complete(client)
+    dossier = _dossier(client)
+    assert dossier["head"] == dossier["events"][-1]["hash"]
+    assert dossier["generated_at"] == chain.rfc3339(clock.now())
