@@ -19,6 +19,11 @@ Merci de vérifier votre site avant le samedi 28 novembre 2026 à 10:00 (CET) :
 """
 
 
+NOTE = """Le client a signalé un problème sur iv-1 (demande de restauration).
+
+Trail: a6980bec6c226717"""
+
+
 def _hash(seq: int) -> str:
     return hashlib.sha256(f"event {seq}".encode()).hexdigest()
 
@@ -72,7 +77,15 @@ def reported_dossier(language: str = "fr") -> dict[str, Any]:
         _event(7, "2026-11-26T14:12:30Z", "link.viewed", CLIENT, page="report", automated=False),
         _event(8, "2026-11-26T14:15:02+00:00", "report", CLIENT, late=False),
         _event(9, "2026-11-26T14:15:02+00:00", "backup_held", CLIENT, reference="bk-iv-1"),
-        _event(10, "2026-11-26T14:15:09+00:00", "panel_updated", SYSTEM, action="add_ticket_note"),
+        _event(
+            10,
+            "2026-11-26T14:15:09+00:00",
+            "panel_updated",
+            SYSTEM,
+            action="add_ticket_note",
+            ticket="T-100",
+            note=NOTE,
+        ),
         _event(
             11,
             "2026-11-26T14:15:12+00:00",

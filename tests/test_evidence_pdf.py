@@ -20,6 +20,9 @@ from panel_addon.i18n import CATALOGS
 from panel_addon.web import dossier_pdf
 
 from .dossier_example import MAIL_TEXT_FR, reported_dossier
+from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
+from .flow import complete, path_of, run_due, start
+from .support import STAFF_TOKEN, mail_links
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +37,10 @@ def pdf_text(pdf: bytes) -> str:
 def lines(text: str) -> list[str]:
     """Each line with its runs of ordinary spaces as one (non-breaking ones are kept)."""
     return [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines() if line.strip()]
+
+
+def squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def render(app: Flask, dossier: dict[str, Any], language: str) -> bytes:
@@ -72,6 +79,9 @@ def test_the_french_pdf_has_the_timeline_the_mails_text_and_the_head(pdf_app: Fl
     for line in lines(MAIL_TEXT_FR):
         assert line in lines(text), line
     assert "Le texte de cet e-mail n’a pas été conservé." in text
+    # The panel's note, as the help desk holds it, with the head it carried.
+    assert "Le service a écrit une note sur le ticket T-100." in text
+    assert "Trail: a6980bec6c226717" in text
     # The site check, before and after, in the client's words.
     assert "accessible, formulaire de commande" in text and "erreur 500" in text
     # The last page: the head, the key id, how to verify.
@@ -204,3 +214,137 @@ def test_the_dossier_s_french_follows_french_typography() -> None:
             assert not re.search(r" [:;?!»]|« ", text), text
             assert "'" not in text and "“" not in text, text
             assert not re.search(r"\S[:;?!]", text.replace("https:", "").replace("0:", "")), text
+
+
+# -- The dossier of a real intervention, through the API, the staff view and a login link --
+
+API = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFE_LINKS = "Mozilla/5.0 (compatible; SafeLinks/1.0; +https://aka.ms/safelinks)"
+
+
+@pytest.fixture
+def panel() -> Iterator[FakeWhmcs]:
+    with FakeWhmcs() as fake:
+        fake.add_client(7, notes="")
+        fake.add_ticket(100, status="Open", client_id=7)
+        yield fake
+
+
+def reported(make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs) -> tuple[Flask, Any]:
+    """A French client's intervention: mailed, scanned, opened, reported; its ticket noted."""
+    app = make_app(
+        STAFF_LANGUAGE="en",
+        SITE_CHECK_ENABLED=False,
+        COMPANY_NAME="EasyHost",
+        WHMCS_URL=panel.url,
+        WHMCS_IDENTIFIER=TEST_IDENTIFIER,
+        WHMCS_SECRET=TEST_SECRET,
+    )
+    client = app.test_client()
+    start(client, ticket_id="100")
+    complete(client, summary="Mise à jour de WooCommerce ; caches vidés.")
+    run_due(app)
+    links = {url.rsplit("/", 1)[1]: path_of(url) for url in mail_links(mailbox.received()[-1])}
+    assert client.get(links["validate"], headers={"User-Agent": SAFE_LINKS}).status_code == 200
+    clock.advance(minutes=30)
+    assert client.get(links["report"], headers={"User-Agent": BROWSER}).status_code == 200
+    answer = client.post(
+        links["report"],
+        data={"message": "La page de paiement affiche une erreur 500.", "restore": "on"},
+        headers={"User-Agent": BROWSER},
+    )
+    assert answer.status_code == 303
+    run_due(app)
+    return app, client
+
+
+def test_the_api_answers_a_real_dossier_as_a_pdf_in_the_client_s_language(
+    backend: str, make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs
+) -> None:
+    app, client = reported(make_app, mailbox, clock, panel)
+    dossier = client.get("/api/v1/interventions/iv-1/evidence", headers=API).get_json()
+    answer = client.get("/api/v1/interventions/iv-1/evidence?format=pdf", headers=API)
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf"
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert 'filename="dossier-iv-1.pdf"' in answer.headers["Content-Disposition"]
+    pdf = answer.get_data()
+    # The PDF carries the very file the JSON answer is, signature and all.
+    [attached] = PdfReader(BytesIO(pdf)).attachments["dossier.json"]
+    assert json.loads(attached) == dossier
+    text = pdf_text(pdf)
+    joined = " ".join(lines(text))
+    assert "Dossier de l’intervention iv-1" in text and "Chronologie" in text
+    for sentence in (
+        "Le technicien Alex a commencé l’intervention.",
+        "Un filtre de messagerie ou un aperçu de lien a consulté la page «\u00a0valider",
+        "Le client a ouvert la page «\u00a0signaler un problème\u00a0».",
+        "Le client a signalé un problème.",
+        "Le service a écrit une note sur le ticket 100.",
+        "Ouvertes par le client\u00a0: 1 fois.",
+    ):
+        assert sentence in joined, sentence
+    # Every mail's text, as the client read it, without the links' tokens.
+    assert [mail["kind"] for mail in dossier["mails"]] == ["completion_request", "reported"]
+    for mail in dossier["mails"]:
+        assert mail["text"] and mail["sha256"]
+        for line in lines(mail["text"]):
+            # Long lines wrap in the PDF: compared without their spaces.
+            assert squeezed(line) in squeezed(text), line
+    for link in mail_links(mailbox.received()[0]):
+        assert link.split("/i/", 1)[1].split("/")[0] not in text.replace("\n", "")
+    # The note the help desk holds, its head one of the trail's.
+    note = re.search(r"Trail: ([0-9a-f]{16})", text)
+    assert note and any(e["hash"].startswith(note.group(1)) for e in dossier["events"])
+    last = pdf_text_of_page(pdf, -1).replace("\n", "")
+    assert dossier["head"] in last and dossier["signature"]["key_id"] in last
+
+    english = client.get("/api/v1/interventions/iv-1/evidence?format=pdf&lang=en", headers=API)
+    assert "The client reported a problem." in " ".join(lines(pdf_text(english.get_data())))
+
+
+def test_a_dossier_in_an_unknown_format_or_language_is_refused(app: Flask) -> None:
+    client = app.test_client()
+    assert start(client).status_code == 200
+    for query, code in (
+        ("format=xml", "invalid_format"),
+        ("format=pdf&lang=xx", "invalid_language"),
+    ):
+        answer = client.get(f"/api/v1/interventions/iv-1/evidence?{query}", headers=API)
+        assert answer.status_code == 400 and answer.get_json()["error"]["code"] == code
+    assert client.get("/api/v1/interventions/iv-1/evidence?format=pdf").status_code == 401
+    missing = client.get("/api/v1/interventions/nope/evidence?format=pdf", headers=API)
+    assert missing.status_code == 404
+
+
+def test_staff_open_the_dossier_from_the_detail_page_or_a_login_link(
+    make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs
+) -> None:
+    app, client = reported(make_app, mailbox, clock, panel)
+    # The WHMCS banner's link: a login link that lands on the dossier.
+    made = client.post(
+        "/api/v1/staff/login-links",
+        json={"admin": "Alex Martin", "intervention": "iv-1", "dossier": "pdf"},
+        headers=API,
+    )
+    assert made.status_code == 201
+    staff = app.test_client()
+    landed = staff.post(path_of(made.get_json()["url"]))
+    assert landed.status_code == 303
+    assert landed.headers["Location"] == "/staff/interventions/iv-1/evidence?format=pdf"
+    pdf = staff.get(landed.headers["Location"])
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert "Chronologie" in pdf_text(pdf.get_data())
+    # The detail page links both forms; the JSON one is the signed file.
+    page = staff.get("/staff/interventions/iv-1").get_data(as_text=True)
+    assert 'href="/staff/interventions/iv-1/evidence?format=pdf"' in page
+    assert 'href="/staff/interventions/iv-1/evidence"' in page
+    signed = staff.get("/staff/interventions/iv-1/evidence")
+    assert signed.mimetype == "application/json" and signed.get_json()["signature"]["value"]
+    refused = staff.get("/staff/interventions/iv-1/evidence?format=doc")
+    assert refused.status_code == 400 and "PDF or as JSON" in refused.get_data(as_text=True)
+    # Without a session, no dossier.
+    assert app.test_client().get("/staff/interventions/iv-1/evidence").status_code == 401
+    for body in ({"intervention": "iv-1", "dossier": "doc"}, {"client": "7", "dossier": "pdf"}):
+        wrong = client.post("/api/v1/staff/login-links", json={"admin": "A", **body}, headers=API)
+        assert wrong.status_code == 422 and wrong.get_json()["error"]["field"] == "dossier"

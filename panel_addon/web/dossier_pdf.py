@@ -56,6 +56,7 @@ SENTENCES: dict[str, LazyString] = {
     "link.viewed": lazy_gettext("The client opened the page “%(page)s”."),
 }
 AUTOMATED_VIEW = lazy_gettext("A mail scanner or link preview fetched the page “%(page)s”.")
+TICKET_NOTE = lazy_gettext("The service wrote a note on the ticket %(ticket)s.")
 PHASES: dict[str, LazyString] = {
     "before": lazy_gettext("before the intervention"),
     "after": lazy_gettext("after the intervention"),
@@ -84,6 +85,7 @@ class Line:
     where: str
     hash: str
     detail: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -226,6 +228,7 @@ def _values(event: Mapping[str, Any], iv: Mapping[str, Any]) -> dict[str, Any]:
         "action": _label("panel", data.get("action")),
         "phase": str(PHASES.get(str(data.get("phase")), data.get("phase") or "—")),
         "page": str(PAGES.get(str(page), page or "—")),
+        "ticket": data.get("ticket") or iv.get("ticket_id") or "—",
     }
 
 
@@ -235,6 +238,8 @@ def _sentence(event: Mapping[str, Any], iv: Mapping[str, Any]) -> str:
     template = SENTENCES.get(kind)
     if kind == "link.viewed" and isinstance(data, Mapping) and data.get("automated"):
         template = AUTOMATED_VIEW
+    if _is_ticket_note(event):
+        template = TICKET_NOTE
     if template is None:
         return _label("event", kind)
     try:
@@ -253,6 +258,14 @@ def _detail(event: Mapping[str, Any]) -> str | None:
     if kind in ("client_ineligible", "cancel") and data.get("reason"):
         return str(data["reason"])
     return None
+
+
+def _note(event: Mapping[str, Any]) -> str | None:
+    """The text of a ticket note as the panel got it, when the event keeps it."""
+    data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+    assert isinstance(data, Mapping)
+    note = data.get("note") if _is_ticket_note(event) else None
+    return note if isinstance(note, str) else None
 
 
 def _is_ticket_note(event: Mapping[str, Any]) -> bool:
@@ -369,6 +382,7 @@ def _page(dossier: Mapping[str, Any], language: str, tz_name: str) -> Page:
             where=where,
             hash=str(event.get("hash") or "")[:16],
             detail=_detail(event),
+            note=_note(event),
         )
         page.timeline.append(line)
         if event.get("type") == "link.viewed":
