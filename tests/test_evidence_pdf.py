@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,8 +24,9 @@ from panel_addon.web import dossier_pdf
 
 from .dossier_example import MAIL_TEXT_FR, reported_dossier
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
-from .flow import complete, path_of, run_due, start
-from .support import STAFF_TOKEN, mail_links
+from .flow import complete, path_of, run_due, send, start
+from .loopback_site import LoopbackSite
+from .support import STAFF_TOKEN, mail_links, started_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -348,3 +352,90 @@ def test_staff_open_the_dossier_from_the_detail_page_or_a_login_link(
     for body in ({"intervention": "iv-1", "dossier": "doc"}, {"client": "7", "dossier": "pdf"}):
         wrong = client.post("/api/v1/staff/login-links", json={"admin": "A", **body}, headers=API)
         assert wrong.status_code == 422 and wrong.get_json()["error"]["field"] == "dossier"
+
+
+# -- Pictures for the docs: SCREENSHOTS_DIR=docs/screenshots refreshes them -----------------
+
+SHOP = {
+    "/": "<html><head><title>Boutique de Camille</title></head><body><p>Bonjour</p></body></html>",
+    "/checkout/": (
+        '<html><head><title>Commande</title></head><body><form name="checkout" method="post"'
+        ' action="/checkout/"><input name="billing_email"><input name="payment_method">'
+        '<button name="woocommerce_checkout_place_order">Commander</button></form></body></html>'
+    ),
+}
+
+
+def test_a_real_dossier_in_both_languages_as_pictures_of_its_first_pages(
+    make_app: Any,
+    mailbox: Any,
+    clock: Any,
+    panel: FakeWhmcs,
+    tmp_path: Path,
+) -> None:
+    """The docs' pictures (docs/dossier-pdf.md): an intervention checked, mailed, reported."""
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        pytest.skip("needs pdftoppm (Debian's poppler-utils)")
+    with LoopbackSite() as site:
+        for path, body in SHOP.items():
+            site.page(path, body)
+        app = make_app(
+            STAFF_LANGUAGE="en",
+            COMPANY_NAME="EasyHost",
+            SITE_CHECK_ALLOW_PRIVATE=True,
+            SITE_CHECK_TIMEOUT="5s",
+            WHMCS_URL=panel.url,
+            WHMCS_IDENTIFIER=TEST_IDENTIFIER,
+            WHMCS_SECRET=TEST_SECRET,
+        )
+        client = app.test_client()
+        urls = [site.url(path) for path in SHOP]
+        started = started_data("iv-1042", ticket_id="100", check_urls=urls)
+        started["client"] |= {"name": "Camille Dupont", "email": "camille@boutique.example"}
+        assert send(client, "intervention.started", started).status_code == 200
+        run_due(app)
+        clock.advance(minutes=50)
+        summary = "WordPress 6.6 → 6.7 et WooCommerce 9.4 mis à jour ; caches vidés."
+        complete(client, "iv-1042", summary=summary)
+        run_due(app)
+        clock.advance(seconds=2)
+        links = {u.rsplit("/", 1)[1]: path_of(u) for u in mail_links(mailbox.received()[-1])}
+        assert client.get(links["validate"], headers={"User-Agent": SAFE_LINKS}).status_code == 200
+        clock.advance(hours=3, minutes=12)
+        assert client.get(links["report"], headers={"User-Agent": BROWSER}).status_code == 200
+        clock.advance(minutes=2)
+        message = "Depuis la mise à jour, le formulaire de contact n’envoie plus rien."
+        answer = client.post(
+            links["report"],
+            data={"message": message, "restore": "on"},
+            headers={"User-Agent": BROWSER},
+        )
+        assert answer.status_code == 303
+        run_due(app)
+    wanted = os.environ.get("SCREENSHOTS_DIR")
+    folder = Path(wanted) if wanted else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    for language in ("fr", "en"):
+        query = f"format=pdf&lang={language}"
+        answer = client.get(f"/api/v1/interventions/iv-1042/evidence?{query}", headers=API)
+        assert answer.status_code == 200
+        pdf = tmp_path / f"dossier-{language}.pdf"
+        pdf.write_bytes(answer.get_data())
+        assert "Chronologie" in pdf_text(answer.get_data()) or language == "en"
+        subprocess.run(
+            [pdftoppm, "-png", "-r", "70", "-f", "1", "-l", "3", str(pdf), str(folder / pdf.stem)],
+            check=True,
+            timeout=60,
+        )
+        # And the last page: the head, the key, how to check.
+        last = str(len(PdfReader(BytesIO(answer.get_data())).pages))
+        subprocess.run(
+            [pdftoppm, "-png", "-r", "70", "-f", last, "-l", last, "-singlefile", str(pdf)]
+            + [str(folder / f"{pdf.stem}-last")],
+            check=True,
+            timeout=60,
+        )
+        for page in ("1", "2", "3", "last"):
+            picture = folder / f"dossier-{language}-{page}.png"
+            assert picture.read_bytes().startswith(b"\x89PNG"), picture
