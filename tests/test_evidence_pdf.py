@@ -20,6 +20,7 @@ from flask import Flask
 from pypdf import PdfReader
 
 from panel_addon.i18n import CATALOGS
+from panel_addon.tokens import mask_links
 from panel_addon.web import dossier_pdf
 
 from .dossier_example import MAIL_TEXT_FR, reported_dossier
@@ -290,6 +291,9 @@ def test_the_api_answers_a_real_dossier_as_a_pdf_in_the_client_s_language(
         assert sentence in joined, sentence
     # Every mail's text, as the client read it, without the links' tokens.
     assert [mail["kind"] for mail in dossier["mails"]] == ["completion_request", "reported"]
+    for mail, received in zip(dossier["mails"], mailbox.received(), strict=True):
+        plain = received.get_body(preferencelist=("plain",)).get_content()
+        assert mail["text"] == mask_links(plain.replace("\r\n", "\n"))
     for mail in dossier["mails"]:
         assert mail["text"] and mail["sha256"]
         for line in lines(mail["text"]):
