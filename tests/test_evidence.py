@@ -7,8 +7,12 @@ third party would, and tampering with the database or the file is caught by
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +26,14 @@ from sqlalchemy import select, update
 from panel_addon import evidence_keys
 from panel_addon.domain import chain
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
-from panel_addon.models import Event, Intervention, db
+from panel_addon.models import Event, Intervention, Task, db
+from panel_addon.settings import SettingsError
 
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import complete, path_of, run_due, start
+from .loopback_tsa import LoopbackTsa
 from .support import STAFF_TOKEN, mail_links
+from .test_staff_view import sign_in
 
 API = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 BROWSER = (
@@ -530,3 +537,152 @@ def test_a_dossier_ends_at_the_head_it_names(make_app: Any, clock: Any) -> None:
     dossier = _dossier(client)
     assert dossier["head"] == dossier["events"][-1]["hash"]
     assert dossier["generated_at"] == chain.rfc3339(clock.now())
+
+
+@pytest.mark.parametrize(
+    ("language", "person", "machine"),
+    [
+        ("fr", "Page ouverte par le client", "Page récupérée par un scanner"),
+        ("en", "Page opened by the client", "Page fetched by a scanner"),
+    ],
+)
+def test_the_staff_view_tells_the_client_from_a_scanner(
+    make_app: Any, mailbox: Any, clock: Any, language: str, person: str, machine: str
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, STAFF_LANGUAGE=language)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    links = _links(mailbox)
+    _view(client, links["validate"], SCANNERS[0])
+    clock.advance(hours=3)
+    _view(client, links["validate"], BROWSER, ip="203.0.113.8")
+    sign_in(client)
+    page = client.get("/staff/interventions/iv-1").get_data(as_text=True)
+    assert page.count(machine) == 1 and page.count(person) == 1
+    assert "203.0.113.8" in page
+
+
+# --- the time-stamping authority -------------------------------------------------------
+
+
+@pytest.fixture
+def tsa() -> Iterator[LoopbackTsa]:
+    with LoopbackTsa() as authority:
+        yield authority
+
+
+def test_a_decision_and_a_lapse_have_the_head_time_stamped_by_the_authority(
+    backend: str, make_app: Any, mailbox: Any, clock: Any, tsa: LoopbackTsa
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=tsa.url)
+    client = app.test_client()
+    for panel_id in ("iv-1", "iv-2"):
+        start(client, panel_id)
+        complete(client, panel_id)
+    run_due(app)
+    validate = [u for u in mail_links(mailbox.received()[0]) if u.endswith("/validate")][0]
+    assert client.post(path_of(validate)).status_code == 303
+    decided = _events(app)[-1]
+    assert decided.type == "validate"
+    clock.advance(days=1, minutes=1)
+    run_due(app)  # iv-2 lapses
+    lapsed = [e for e in _events(app, "iv-2") if e.type == "lapse"][0]
+    assert tsa.requests == 2
+    for panel_id, stamped in (("iv-1", decided), ("iv-2", lapsed)):
+        dossier = _dossier(client, panel_id)
+        [event] = [e for e in dossier["events"] if e["type"] == "trail_timestamped"]
+        assert event["data"]["head"] == stamped.hash and event["data"]["seq"] == stamped.seq
+        assert event["data"]["tsa"] == tsa.url
+        # A third party checks the token with OpenSSL alone, against the head.
+        token = base64.b64decode(event["data"]["token"])
+        assert "Verification: OK" in tsa.verify(token, stamped.hash)
+        assert chain.dossier_problem(dossier, _published(client)) is None
+    # A token over another digest does not pass.
+    with pytest.raises(RuntimeError):
+        tsa.verify(token, "ab" * 32)
+
+
+def test_an_authority_that_is_down_is_asked_again_later(
+    make_app: Any, mailbox: Any, clock: Any, tsa: LoopbackTsa
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=tsa.url)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    tsa.refuse_with = 503
+    validate = [u for u in mail_links(mailbox.received()[0]) if u.endswith("/validate")][0]
+    assert client.post(path_of(validate)).status_code == 303
+    run_due(app)
+    with app.app_context():
+        [task] = db.session.scalars(select(Task).filter_by(action="timestamp_trail")).all()
+        assert task.state == "pending" and "HTTP 503" in (task.last_error or "")
+    tsa.refuse_with = None
+    clock.advance(minutes=1)
+    run_due(app)
+    assert [e.type for e in _events(app)][-1] == "trail_timestamped"
+
+
+# --- the third party's check, as docs/evidence.md gives it --------------------------------
+
+
+def _documented_check() -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "evidence.md").read_text()
+    marker = "<!-- the lines below are run by tests/test_evidence.py against a real dossier -->"
+    after = text.split(marker, 1)[1]
+    match = re.match(r"\s*```python\n(.*?)```", after, re.DOTALL)
+    assert match, "docs/evidence.md lost its Python check"
+    return match.group(1)
+
+
+def test_the_lines_of_docs_evidence_check_a_real_dossier(
+    make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs, tmp_path: Path
+) -> None:
+    app, client = _played(make_app, mailbox, clock, panel)
+    (tmp_path / "keys.json").write_bytes(client.get("/api/v1/evidence/keys").get_data())
+    answer = client.get("/api/v1/interventions/iv-1/evidence", headers=API)
+    (tmp_path / "dossier.json").write_bytes(answer.get_data())
+    script = tmp_path / "check.py"
+    script.write_text(_documented_check())
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - the documented lines, on the test's files
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"the dossier holds; head {answer.get_json()['head']}"
+    # A changed event, and a changed dossier under the same signature, are caught.
+    dossier = json.loads(answer.get_data())
+    dossier["events"][2]["actor"]["ip"] = "203.0.113.99"
+    (tmp_path / "dossier.json").write_text(json.dumps(dossier))
+    done = run()
+    assert done.returncode != 0 and "event 3 (mail_sent) does not hold" in done.stderr
+    dossier = json.loads(answer.get_data())
+    dossier["intervention"]["state"] = "validated"
+    (tmp_path / "dossier.json").write_text(json.dumps(dossier))
+    done = run()
+    assert done.returncode != 0 and "InvalidSignature" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("EVIDENCE_SIGNING_KEY", "not-a-key"),
+        ("EVIDENCE_PUBLIC_KEYS", ["AAAA"]),
+        ("EVIDENCE_TSA_URL", "tsa.example"),
+    ],
+)
+def test_a_bad_evidence_setting_stops_the_start_naming_its_key(
+    make_app: Any, key: str, value: Any
+) -> None:
+    with pytest.raises(SettingsError, match=f"PANEL_ADDON_{key}"):
+        make_app(**{key: value})

@@ -109,6 +109,14 @@ def _fill(app: Flask, clock: ManualClock) -> dict[str, int]:
                 ),
                 {"id": ids[panel_id], "now": now, "data": json.dumps({"technician": "Alex"})},
             )
+        db.session.execute(
+            text(
+                "INSERT INTO intervention_events (intervention_id, at, actor, ip, type,"
+                " from_state, to_state, data) VALUES (:id, :now, 'panel', '192.0.2.1',"
+                " 'complete', 'in_progress', 'awaiting_validation', '{}')"
+            ),
+            {"id": ids["iv-a"], "now": now + timedelta(microseconds=1500)},
+        )
         tasks = [
             # A reminder due soon, and the lapse at the deadline.
             (
@@ -180,8 +188,18 @@ def test_an_upgrade_in_place_keeps_every_row_and_the_work_goes_on(
             model.__name__: db.session.scalar(select(func.count()).select_from(model))
             for model in (Client, Intervention, Event, Task)
         }
-        assert counts == {"Client": 2, "Intervention": 2, "Event": 2, "Task": 4}
+        assert counts == {"Client": 2, "Intervention": 2, "Event": 3, "Task": 4}
         assert db.session.get(Client, "8").eligible is False
+        # The trails written before are chained in the order they were written, and
+        # each intervention keeps its head.
+        trail = db.session.scalars(
+            select(Event).where(Event.intervention_id == ids["iv-a"]).order_by(Event.seq)
+        ).all()
+        assert [(e.seq, e.type) for e in trail] == [(1, "start"), (2, "complete")]
+        assert trail[0].prev_hash == "0" * 64 and trail[1].prev_hash == trail[0].hash
+        iv = db.session.get(Intervention, ids["iv-a"])
+        assert (iv.trail_seq, iv.trail_head) == (2, trail[1].hash)
+    assert app.test_cli_runner().invoke(args=["evidence", "check"]).exit_code == 0
     http = app.test_client()
     page = http.get(path_of(mailed))
     assert page.status_code == 200 and "Plugins updated." in page.get_data(as_text=True)
@@ -202,6 +220,9 @@ def test_an_upgrade_in_place_keeps_every_row_and_the_work_goes_on(
     assert http.post(path_of(mailed)).status_code == 303
     with app.app_context():
         assert db.session.get(Intervention, ids["iv-a"]).state == "validated"
+    # The events written since chain on the migrated ones.
+    checked = app.test_cli_runner().invoke(args=["evidence", "check"])
+    assert checked.exit_code == 0, checked.output
     clock.advance(hours=3)
     run_due(app)
     assert {t.state for t in task_rows(app, action="lapse")} == {"cancelled"}

@@ -26,7 +26,7 @@ from .eligibility import flag_ineligible
 from .errors import InvalidRequestError, NotFoundError, TransitionError, WindowClosedError
 from .moves import move
 from .states import BackupState, MailWindow, State
-from .trail import PANEL, SYSTEM, Actor, add_event, staff_words, ticket_note
+from .trail import PANEL, SYSTEM, Actor, add_event, staff_words, ticket_note, timestamp_head
 
 
 def _setting(key: str) -> Any:
@@ -424,6 +424,7 @@ def validate(intervention: Intervention, actor: Actor, now: datetime) -> Interve
     outbox.cancel_pending(intervention, states.DROPPED_BY["validate"], now)
     outbox.schedule(intervention, "mail", "send_mail", {"template": "validated"}, now, now)
     ticket_note(intervention, "note.validated", now, ip=actor.ip or "-")
+    timestamp_head(intervention, now)
     return intervention
 
 
@@ -478,6 +479,7 @@ def report(
     )
     if late and policy == "auto":
         flag_ineligible(intervention.client, intervention, SYSTEM, now, reason="late_report")
+    timestamp_head(intervention, now)
     return intervention
 
 
@@ -504,6 +506,7 @@ def lapse(intervention: Intervention, now: datetime) -> bool:
         return False
     outbox.cancel_pending(intervention, states.DROPPED_BY["lapse"], now)
     ticket_note(intervention, "note.lapsed", now, deadline=_staff_time(intervention.deadline_at))
+    timestamp_head(intervention, now)
     return True
 
 

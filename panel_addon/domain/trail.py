@@ -157,6 +157,18 @@ def ticket_note(intervention: Intervention, key: str, now: datetime, **values: A
     outbox.schedule(intervention, "panel", "add_ticket_note", payload, now, now)
 
 
+def timestamp_head(intervention: Intervention, now: datetime) -> None:
+    """Schedule an RFC 3161 time-stamp of the trail's head as it is now (EVIDENCE_TSA_URL).
+
+    Nothing when no time-stamping authority is set. The stamp's token is appended to
+    the trail when it comes (`effects/timestamps.py`).
+    """
+    if not current_app.config.get("EVIDENCE_TSA_URL"):
+        return
+    payload = {"head": head(intervention), "seq": intervention.trail_seq}
+    outbox.schedule(intervention, "panel", "timestamp_trail", payload, now, now)
+
+
 def ticket_note_text(payload: dict[str, Any], intervention: Intervention) -> str:
     """The text of a ticket note `ticket_note` scheduled, ending with its `Trail:` line.
 

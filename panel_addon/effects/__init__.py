@@ -19,7 +19,7 @@ from flask import current_app
 from .. import outbox
 from ..clock import now as clock_now
 from ..models import Task, db
-from . import deadlines, mail, panel, site_check
+from . import deadlines, mail, panel, site_check, timestamps
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ HANDLERS: dict[str, Handler] = {
     "expire_backup": deadlines.expire_backup,
     "site_check_overdue": deadlines.site_check_overdue,
     "site_snapshot": site_check.snapshot,
+    "timestamp_trail": timestamps.timestamp_trail,
 }
 
 # Kinds carried out a batch at a time.

@@ -54,6 +54,9 @@ SENTENCES: dict[str, LazyString] = {
     "site_check_overdue": lazy_gettext("The site check did not finish in time."),
     "site_recheck_requested": lazy_gettext("Staff asked for the site to be checked again."),
     "link.viewed": lazy_gettext("The client opened the page “%(page)s”."),
+    "trail_timestamped": lazy_gettext(
+        "The time-stamping authority %(tsa)s certified the trail's head at that moment."
+    ),
 }
 AUTOMATED_VIEW = lazy_gettext("A mail scanner or link preview fetched the page “%(page)s”.")
 TICKET_NOTE = lazy_gettext("The service wrote a note on the ticket %(ticket)s.")
@@ -255,6 +258,8 @@ def _detail(event: Mapping[str, Any]) -> str | None:
     kind = event.get("type")
     if kind == "mail_sent":
         return " · ".join(str(data[k]) for k in ("message_id", "smtp_reply") if data.get(k))
+    if kind == "trail_timestamped":
+        return " · ".join(str(data[k]) for k in ("head", "gen_time") if data.get(k))
     if kind in ("client_ineligible", "cancel") and data.get("reason"):
         return str(data["reason"])
     return None

@@ -59,6 +59,7 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "lapse": lazy_gettext("End of the validation window"),
         "expire_backup": lazy_gettext("Backup expiry"),
         "send_mail": lazy_gettext("Mail"),
+        "timestamp_trail": lazy_gettext("Time-stamp of the trail"),
     },
     "actor": {
         "panel": lazy_gettext("panel"),
@@ -84,6 +85,18 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "client_ineligible": lazy_gettext("Client made not eligible"),
         "client_eligible_again": lazy_gettext("Client eligible again"),
         "late_report_dismissed": lazy_gettext("Late report dismissed"),
+        # A GET of a link page (docs/evidence.md): a person, or a scanner or link preview.
+        "link.viewed": lazy_gettext("Page opened by the client"),
+        "link.viewed.automated": lazy_gettext("Page fetched by a scanner"),
+        "trail_timestamped": lazy_gettext("Trail time-stamped"),
+    },
+    "page": {
+        "validate": lazy_gettext("validation page"),
+        "report": lazy_gettext("report page"),
+    },
+    "signal": {
+        "user_agent": lazy_gettext("a scanner's or link preview's user agent"),
+        "soon_after_mail": lazy_gettext("seconds after the mail was sent"),
     },
     "resolution": {
         "restored": lazy_gettext("site restored from the backup"),

@@ -106,11 +106,24 @@ def detail(key: str, value: Any) -> str | None:
         return label("mail", value)
     if key == "action":
         return label("panel", value)
+    if key in ("page", "signal"):
+        return label(key, value)
+    if key == "token":
+        return None  # a time-stamp token: base64 for tools, in the dossier
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
     return str(value)
+
+
+def event_label(event: dict[str, Any]) -> str:
+    """What an event was, in words; a view of a link page says whether a person or a machine."""
+    kind = event.get("type")
+    if kind == "link.viewed":
+        automated = (event.get("data") or {}).get("automated")
+        kind = "link.viewed.automated" if automated else "link.viewed"
+    return label("event", kind)
 
 
 def label(prefix: str, value: Any) -> str:
@@ -184,6 +197,7 @@ def _page_url(**changes: Any) -> str:
 def _template_helpers() -> dict[str, Any]:
     return {
         "label": label,
+        "event_label": event_label,
         "detail": detail,
         "action_words": ACTION_WORDS,
         "when": when,
