@@ -268,7 +268,8 @@ def test_the_api_answers_a_real_dossier_as_a_pdf_in_the_client_s_language(
     backend: str, make_app: Any, mailbox: Any, clock: Any, panel: FakeWhmcs
 ) -> None:
     app, client = reported(make_app, mailbox, clock, panel)
-    dossier = client.get("/api/v1/interventions/iv-1/evidence", headers=API).get_json()
+    signed = client.get("/api/v1/interventions/iv-1/evidence", headers=API)
+    dossier = signed.get_json()
     answer = client.get("/api/v1/interventions/iv-1/evidence?format=pdf", headers=API)
     assert answer.status_code == 200 and answer.mimetype == "application/pdf"
     assert answer.headers["Cache-Control"] == "no-store"
@@ -276,7 +277,7 @@ def test_the_api_answers_a_real_dossier_as_a_pdf_in_the_client_s_language(
     pdf = answer.get_data()
     # The PDF carries the very file the JSON answer is, signature and all.
     [attached] = PdfReader(BytesIO(pdf)).attachments["dossier.json"]
-    assert json.loads(attached) == dossier
+    assert attached == signed.get_data()
     text = pdf_text(pdf)
     joined = " ".join(lines(text))
     assert "Dossier de l’intervention iv-1" in text and "Chronologie" in text

@@ -151,16 +151,14 @@ def render(dossier: Mapping[str, Any], language: str, timezone: str | None = Non
             when=lambda value: _when(value, language, tz_name),
             **template_gettext(language),
         )
+        described = gettext("The signed dossier, the file a third party checks")
     # Imported with the first PDF a process makes: at start-up it would cost every web
     # process about 25 MB and 0.7 s, for a page staff open now and then.
     import weasyprint
 
-    signed = json.dumps(dossier, ensure_ascii=False, indent=2).encode()
-    attachment = weasyprint.Attachment(
-        string=signed,
-        name="dossier.json",
-        description="Signed dossier (JSON): check it as docs/evidence.md says",
-    )
+    # The same bytes as the JSON answer of the API.
+    signed = (json.dumps(dossier, ensure_ascii=False, indent=2) + "\n").encode()
+    attachment = weasyprint.Attachment(string=signed, name="dossier.json", description=described)
     document = weasyprint.HTML(
         string=html, url_fetcher=weasyprint.URLFetcher(allowed_protocols=frozenset())
     )
