@@ -76,6 +76,10 @@ ACTORS: dict[str, LazyString] = {
 }
 
 
+class PdfUnavailableError(RuntimeError):
+    """No PDF can be drawn here: WeasyPrint's system libraries (Pango) are missing."""
+
+
 @dataclass
 class Line:
     """One event of the timeline, as the PDF shows it."""
@@ -137,7 +141,8 @@ def render(dossier: Mapping[str, Any], language: str, timezone: str | None = Non
     """The PDF of `dossier` in `language`, times in `timezone` (else DEFAULT_TIMEZONE).
 
     Needs an app context. Fetches nothing: the template is self-contained, and any URL it
-    holds (the client's site) is only printed.
+    holds (the client's site) is only printed. Raises PdfUnavailableError on a host
+    without Pango.
     """
     tz_name = str(zone(timezone, current_app.config["DEFAULT_TIMEZONE"]))
     with force_locale(language):
@@ -154,7 +159,10 @@ def render(dossier: Mapping[str, Any], language: str, timezone: str | None = Non
         described = gettext("The signed dossier, the file a third party checks")
     # Imported with the first PDF a process makes: at start-up it would cost every web
     # process about 25 MB and 0.7 s, for a page staff open now and then.
-    import weasyprint
+    try:
+        import weasyprint
+    except OSError as exc:  # a library WeasyPrint loads is missing (docs/deployment.md)
+        raise PdfUnavailableError(str(exc)) from None
 
     # The same bytes as the JSON answer of the API.
     signed = (json.dumps(dossier, ensure_ascii=False, indent=2) + "\n").encode()

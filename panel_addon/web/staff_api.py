@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from .errors import ApiError
 from .staff_actions import StaffAction, Target
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 PAGE_MAX = staff_queries.PAGE_MAX
 DOSSIER_FORMATS = ("json", "pdf")
@@ -173,7 +175,13 @@ def dossier_response(
     """The signed dossier as its JSON file, or as the PDF that carries that file."""
     panel_id = str(signed["intervention"]["id"])
     if wanted == "pdf":
-        pdf = dossier_pdf.render(signed, language or dossier_pdf.language_of(signed), timezone)
+        try:
+            pdf = dossier_pdf.render(signed, language or dossier_pdf.language_of(signed), timezone)
+        except dossier_pdf.PdfUnavailableError as exc:
+            log.error("no dossier PDF can be drawn: %s (docs/deployment.md)", exc)
+            raise ApiError(
+                503, "pdf_unavailable", "no PDF can be drawn here; the JSON dossier can"
+            ) from None
         response = Response(pdf, mimetype="application/pdf")
         filename = secure_filename(f"dossier-{panel_id}.pdf") or "dossier.pdf"
     else:

@@ -415,16 +415,17 @@ def evidence(panel_id: str) -> Response:
         return found
     try:
         wanted, language = dossier_request(request.args)
-        signed = signed_dossier(panel_id)
+        return dossier_response(signed_dossier(panel_id), wanted, language, found.client.timezone)
     except ApiError as exc:
-        if exc.status == 503:
+        if exc.code == "evidence_key_missing":
             message = gettext("No dossier can be signed: the service has no signing key.")
+        elif exc.code == "pdf_unavailable":
+            message = gettext("No PDF can be drawn on this server: open the JSON dossier.")
         else:
             message = gettext(
                 "A dossier is made as a PDF or as JSON, in a language the service speaks."
             )
         return _message(exc.status, message)
-    return dossier_response(signed, wanted, language, found.client.timezone)
 
 
 def _ineligible_because(iv: Intervention) -> str | None:
