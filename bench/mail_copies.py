@@ -10,6 +10,7 @@ per 100,000 interventions.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ def measure(count: int) -> dict[str, float]:
             db.engine.dispose()
     finally:
         bench.close()
+        shutil.rmtree(bench.workdir, ignore_errors=True)
     return {
         "interventions": count,
         "mails": mails,
