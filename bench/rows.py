@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from panel_addon.domain import chain
+
 SUMMARY = (
     "Security patch applied to WordPress core and to the plugins listed in the ticket; "
     "caches purged; home page, checkout and contact form answered 200 after the update."
@@ -69,11 +71,20 @@ def copy_completed(
                         ts,
                     )
                 )
+        # Every intervention's trail is the same two events at the same moment: one chain.
+        trail = _chained(
+            [
+                ("start", None, "in_progress"),
+                ("complete", "in_progress", "awaiting_validation"),
+            ],
+            ts.replace(tzinfo=UTC),
+        )
+        head = trail[-1][-1]
         with cur.copy(
             "COPY interventions (id, panel_id, ticket_id, client_id, site, technician, summary,"
             " state, link_nonce, backup_reference, backup_created_at, backup_state,"
             " backup_expires_at, started_at, completed_at, deadline_at, restore_requested,"
-            " late_report, created_at, updated_at) FROM STDIN"
+            " late_report, trail_seq, trail_head, created_at, updated_at) FROM STDIN"
         ) as copy:
             for n in range(first_id, first_id + count):
                 nonce = secrets.token_urlsafe(12)
@@ -82,18 +93,19 @@ def copy_completed(
                     (
                         n, f"{prefix}{n}", str(500000 + n), f"{prefix}c{n}", f"site{n}.example",
                         "Patch bot", SUMMARY, "awaiting_validation", nonce, f"bk-{prefix}{n}",
-                        ts, "kept", expires, ts, ts, deadline, False, False, ts, ts,
+                        ts, "kept", expires, ts, ts, deadline, False, False, len(trail), head,
+                        ts, ts,
                     )
                 )  # fmt: skip
         with cur.copy(
-            "COPY intervention_events (intervention_id, at, actor, type, from_state, to_state,"
-            " data) FROM STDIN"
+            "COPY intervention_events (intervention_id, seq, at, actor, type, from_state,"
+            " to_state, data, prev_hash, hash) FROM STDIN"
         ) as copy:
             for n in range(first_id, first_id + count):
-                copy.write_row((n, ts, "panel", "start", None, "in_progress", "{}"))
-                copy.write_row(
-                    (n, ts, "panel", "complete", "in_progress", "awaiting_validation", "{}")
-                )
+                for seq, type_, from_state, to_state, prev_hash, digest in trail:
+                    copy.write_row(
+                        (n, seq, ts, "panel", type_, from_state, to_state, "{}", prev_hash, digest)
+                    )
         with cur.copy(
             "COPY tasks (intervention_id, kind, action, payload, state, due_at, done_at,"
             " attempts, created_at) FROM STDIN"
@@ -131,6 +143,32 @@ def copy_completed(
     # pending task (2 ms) rather than by intervention.
     conn.execute("ANALYZE clients, interventions, intervention_events, tasks")
     return links
+
+
+def _chained(
+    events: list[tuple[str, str | None, str | None]], at: datetime
+) -> list[tuple[int, str, str | None, str | None, str, str]]:
+    """Panel events at one moment, numbered and hash-chained as `trail.add_event` does."""
+    chained, prev_hash = [], chain.GENESIS
+    for seq, (type_, from_state, to_state) in enumerate(events, start=1):
+        digest = chain.event_hash(
+            chain.event_object(
+                seq=seq,
+                at=at,
+                type_=type_,
+                actor="panel",
+                actor_name=None,
+                ip=None,
+                user_agent=None,
+                data={},
+                from_state=from_state,
+                to_state=to_state,
+                prev_hash=prev_hash,
+            )
+        )
+        chained.append((seq, type_, from_state, to_state, prev_hash, digest))
+        prev_hash = digest
+    return chained
 
 
 def add_history(

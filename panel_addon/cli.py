@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from . import outbox, queues
 
@@ -88,9 +88,11 @@ def evidence_group() -> None:
     type=click.File("rb"),
     help="The public keys, as GET /api/v1/evidence/keys answers them (default: this service's).",
 )
-@with_appcontext
 def evidence_verify_command(dossier_file: Any, keys_file: Any) -> None:
-    """Check a saved dossier offline: its chain, its head and its signature."""
+    """Check a saved dossier offline: its chain, its head and its signature.
+
+    With --keys it needs nothing of the service (no settings, no database).
+    """
     from panel_addon import evidence_keys
     from panel_addon.domain import chain
 
@@ -101,7 +103,9 @@ def evidence_verify_command(dossier_file: Any, keys_file: Any) -> None:
     if not isinstance(dossier, dict):
         raise click.ClickException(f"{dossier_file.name} is not a dossier (a JSON object)")
     if keys_file is None:
-        public = evidence_keys.keys().public
+        app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+        with app.app_context():
+            public = evidence_keys.keys().public
     else:
         try:
             listed = json.loads(keys_file.read())["keys"]
@@ -242,6 +246,8 @@ def main() -> None:
     )
     from .whmcs_module import whmcs_module_command
 
-    # Registered on the group itself, so writing the module needs no settings.
+    # Registered on the group itself, so writing the module, or checking a dossier
+    # against keys in a file, needs no settings.
     cli.add_command(whmcs_module_command)
+    cli.add_command(evidence_group)
     cli.main(prog_name="panel-addon")

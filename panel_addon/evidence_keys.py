@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +105,24 @@ def init_app(app: Flask) -> None:
 
 
 def _development_key(path: Path) -> str:
-    """The instance folder's key, made on first use (readable by its owner only)."""
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    text = new_private_key_text()
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(text + "\n")
-    log.warning("no EVIDENCE_SIGNING_KEY: dossiers are signed with %s (development only)", path)
-    return text
+    """The instance folder's key, made on first use (readable by its owner only).
+
+    Written whole under another name, then linked into place: a process starting at the
+    same moment reads the whole key or makes none.
+    """
+    if not path.exists():
+        text = new_private_key_text()
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".evidence-key-")
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as file:
+                file.write(text + "\n")
+            os.link(temporary, path)
+            log.warning("no EVIDENCE_SIGNING_KEY: dossiers are signed with %s (development)", path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the key
+        finally:
+            os.unlink(temporary)
+    return path.read_text(encoding="ascii").strip()
 
 
 def keys() -> Keys:

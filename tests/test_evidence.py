@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +27,18 @@ from sqlalchemy import select, update
 
 from panel_addon import evidence_keys
 from panel_addon.domain import chain
+from panel_addon.domain.evidence import automated_signal
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
 from panel_addon.models import Event, Intervention, Task, db
 from panel_addon.settings import SettingsError
 
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
+from .faultkit import completed, database, panel_with_tickets, settings
 from .flow import complete, path_of, run_due, start
 from .loopback_tsa import LoopbackTsa
+from .processes import Service, wait_for
 from .support import STAFF_TOKEN, mail_links
+from .test_end_to_end import http, post_form, staff, webhook
 from .test_staff_view import sign_in
 
 API = {"Authorization": f"Bearer {STAFF_TOKEN}"}
@@ -277,6 +283,21 @@ def test_evidence_verify_names_the_first_event_of_a_file_that_does_not_hold(
     assert "the dossier holds" in result.output
     events = dossier["events"]
     if how == "changed":
+        # A third party's machine: the installed command, no settings of the service.
+        bare = {k: v for k, v in os.environ.items() if not k.startswith("PANEL_ADDON_")}
+        command = [str(Path(sys.executable).parent / "panel-addon"), "evidence", "verify"]
+        done = subprocess.run(  # noqa: S603 - the installed command, on the test's files
+            [*command, str(saved), "--keys", str(keys)],
+            env=bare,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "the dossier holds" in done.stdout
+    if how == "changed":
         events[4]["data"]["forged"] = True
     elif how == "removed":
         del events[4]
@@ -360,7 +381,9 @@ def test_without_a_signing_key_production_signs_no_dossier(make_app: Any, tmp_pa
     assert app.test_client().get("/api/v1/evidence/keys").get_json() == {"keys": []}
 
 
-def test_development_generates_one_key_into_the_instance_folder(make_app: Any) -> None:
+def test_development_generates_one_key_into_the_instance_folder(
+    make_app: Any, tmp_path: Path
+) -> None:
     first = make_app()
     second = make_app()
     key_file = Path(first.instance_path) / evidence_keys.DEV_KEY_FILE
@@ -369,6 +392,14 @@ def test_development_generates_one_key_into_the_instance_folder(make_app: Any) -
         one = evidence_keys.keys().published()
     with second.app_context():
         assert evidence_keys.keys().published() == one
+    made = evidence_keys.private_key(key_file.read_text().strip()).public_key()
+    assert one[0]["key_id"] == evidence_keys.key_id(made)
+    # Made once, whole, readable by its owner only; read back the same afterwards.
+    fresh = tmp_path / evidence_keys.DEV_KEY_FILE
+    text = evidence_keys._development_key(fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    assert evidence_keys._development_key(fresh) == text == fresh.read_text().strip()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".evidence")] == []
 
 
 # --- the client's views ----------------------------------------------------------------
@@ -607,7 +638,9 @@ def test_a_decision_and_a_lapse_have_the_head_time_stamped_by_the_authority(
 def test_an_authority_that_is_down_is_asked_again_later(
     make_app: Any, mailbox: Any, clock: Any, tsa: LoopbackTsa
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=tsa.url)
+    # An authority behind a password: the password stays out of the trail.
+    with_password = tsa.url.replace("http://", "http://signoff:s3cret-pass@")
+    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=with_password)
     client = app.test_client()
     start(client)
     complete(client)
@@ -622,7 +655,9 @@ def test_an_authority_that_is_down_is_asked_again_later(
     tsa.refuse_with = None
     clock.advance(minutes=1)
     run_due(app)
-    assert [e.type for e in _events(app)][-1] == "trail_timestamped"
+    stamped = _events(app)[-1]
+    assert stamped.type == "trail_timestamped" and stamped.data["tsa"] == tsa.url
+    assert "s3cret" not in json.dumps(_dossier(client))
 
 
 # --- the third party's check, as docs/evidence.md gives it --------------------------------
@@ -686,3 +721,79 @@ def test_a_bad_evidence_setting_stops_the_start_naming_its_key(
 ) -> None:
     with pytest.raises(SettingsError, match=f"PANEL_ADDON_{key}"):
         make_app(**{key: value})
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        BROWSER,
+        "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0 Mobile Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    ],
+)
+def test_browsers_are_people(agent: str, clock: Any) -> None:
+    assert automated_signal(agent, None, clock.now()) is None
+    # The same browser seconds after the mail left is taken for a scanner.
+    assert automated_signal(agent, clock.now(), clock.now()) == "soon_after_mail"
+
+
+# --- real processes --------------------------------------------------------------------
+
+
+def test_views_and_clicks_at_once_under_gunicorn_keep_one_chain(
+    tmp_path: Path, postgres_schema: str, mailbox: Any, panel: FakeWhmcs
+) -> None:
+    panel_with_tickets(panel, 1)
+    key = evidence_keys.new_private_key_text()
+    config = settings(postgres_schema, (mailbox.host, mailbox.port), panel)
+    svc = Service({**config, "EVIDENCE_SIGNING_KEY": key}, tmp_path)
+    try:
+        assert svc.command("db", "upgrade").returncode == 0
+        svc.start_gunicorn(workers=4, threads=4)
+        svc.start_worker()
+        assert webhook(svc, "intervention.completed", completed(1))[0] == 200
+        [message] = wait_for(mailbox.received, what="the completion mail")
+        links = {u.rsplit("/", 1)[1]: u for u in mail_links(message)}
+        wait_for(lambda: staff(svc, "/interventions/iv-1")["events"], what="the trail")
+
+        def hit(i: int) -> int:
+            if i % 4 == 0:
+                return post_form(links["validate"], {})
+            agent = {"User-Agent": f"Mozilla/5.0 Browser/{i % 12}"}
+            return http("GET", links["report" if i % 2 else "validate"], headers=agent)[0]
+
+        gate = threading.Barrier(40)
+
+        def at_once(i: int) -> int:
+            gate.wait(timeout=10)
+            return hit(i)
+
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = set(pool.map(at_once, range(40)))
+        assert statuses <= {200, 303, 409}
+        with database(postgres_schema) as db:
+            wait_for(db.settled, what="every effect done")
+        checked = svc.command("evidence", "check", check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        status, raw, _ = http(
+            "GET",
+            f"{svc.url}/api/v1/interventions/iv-1/evidence",
+            headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
+        )
+        assert status == 200
+        dossier = json.loads(raw)
+        views = [e for e in dossier["events"] if e["type"] == "link.viewed"]
+        # One view per page and user agent (9 pairs among the 30 GETs), however many came.
+        pairs = {(e["data"]["page"], e["actor"]["user_agent"]) for e in views}
+        assert len(views) == len(pairs) == 9
+        keys = {"keys": json.loads(http("GET", f"{svc.url}/api/v1/evidence/keys")[1])["keys"]}
+        saved, key_file = tmp_path / "dossier.json", tmp_path / "keys.json"
+        saved.write_bytes(raw)
+        key_file.write_text(json.dumps(keys))
+        verified = svc.command("evidence", "verify", str(saved), "--keys", str(key_file))
+        assert "the dossier holds" in verified.stdout
+    finally:
+        svc.stop()

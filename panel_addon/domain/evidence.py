@@ -43,7 +43,8 @@ _SCANNERS = re.compile(
     | googleimageproxy | ggpht\.com | google-safety | googlebot | google-read-aloud
     | facebookexternalhit | facebot | twitterbot | linkedinbot | discordbot | telegrambot
     | whatsapp | applebot | redditbot | pinterest | embedly | iframely | vkshare
-    | bot\b | crawler | spider | preview | scanner | headless | phantomjs | lighthouse
+    | \bbot\b | bot[/;)-] | robot | crawler | spider | preview | scanner | headless
+    | phantomjs | lighthouse
     | python- | python/ | curl/ | wget/ | go-http-client | okhttp | java/ | libwww
     | httpclient | axios/ | node-fetch | undici
     """,

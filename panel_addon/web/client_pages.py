@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -13,6 +14,7 @@ from flask import (
     render_template,
     request,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import now as clock_now
 from ..domain import evidence, lifecycle, states
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response as ResponseBase
 
 bp = Blueprint("client_pages", __name__)
+log = logging.getLogger(__name__)
 
 MESSAGE_MAX = 5000
 
@@ -143,8 +146,14 @@ def show(token: str, purpose: str) -> Response:
     if isinstance(found, Response):
         return found
     if request.method == "GET":
-        evidence.record_view(found, purpose, _client_actor(found), clock_now())
-        db.session.commit()
+        try:
+            # A folded view wrote nothing: no commit, so the page's rows stay loaded.
+            if evidence.record_view(found, purpose, _client_actor(found), clock_now()):
+                db.session.commit()
+        except SQLAlchemyError:
+            # The page matters more than the record of its view: the client still sees it.
+            db.session.rollback()
+            log.warning("the view of a link page could not be recorded", exc_info=True)
     return _render(purpose, found)
 
 
