@@ -71,6 +71,8 @@ def _configure_logging(app: Flask) -> None:
         )
     # Alembic (imported by Flask-Migrate) announces each of its plugins at INFO.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # WeasyPrint announces each step of every PDF (the dossier) at INFO.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     # Werkzeug logs request lines with their path and query: link tokens live in paths,
     # and a staff token may be sent as a query parameter.
     from .logfilter import RedactTokens, remember_secrets

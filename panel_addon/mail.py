@@ -43,14 +43,15 @@ class Message:
 class Sent:
     """A message the server accepted.
 
-    `sha256` is the hex SHA-256 of the message exactly as given to SMTP `DATA` (CRLF line
-    ends, before dot-stuffing); `reply` is the server's final reply to it, code first
-    (`250 2.0.0 Ok: queued as 4Bq...`), or where the dev outbox wrote it.
+    `data` is the message exactly as given to SMTP `DATA` (CRLF line ends, before
+    dot-stuffing) and `sha256` its hex SHA-256; `reply` is the server's final reply to it,
+    code first (`250 2.0.0 Ok: queued as 4Bq...`), or where the dev outbox wrote it.
     """
 
     message_id: str
     sha256: str
     reply: str
+    data: bytes
 
 
 def recipient(value: str) -> Address:
@@ -207,7 +208,7 @@ class MailSession:
         if self.smtp is not None:
             sender = mail["From"].addresses[0].addr_spec
             code, reply = send_data(self.smtp, sender, [mail["To"].addresses[0].addr_spec], data)
-            return Sent(message.message_id, digest, f"{code} {reply}")
+            return Sent(message.message_id, digest, f"{code} {reply}", data)
         path = outbox_dir() / f"{name}.eml"
         path.write_bytes(data)
         current_app.logger.info(
@@ -215,4 +216,5 @@ class MailSession:
             message.to,
             message.subject,
         )
-        return Sent(message.message_id, digest, f"written to the dev outbox as {path.name}")
+        reply = f"written to the dev outbox as {path.name}"
+        return Sent(message.message_id, digest, reply, data)

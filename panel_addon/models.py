@@ -1,4 +1,4 @@
-"""Database models: clients, interventions, their event trail, due work, webhook deliveries."""
+"""Database models: clients, interventions, their event trail, mails, due work, webhooks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -165,6 +166,23 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     hash: Mapped[str] = mapped_column(String(64))
 
     intervention: Mapped[Intervention] = relationship()
+
+
+class MailCopy(db.Model):  # type: ignore[name-defined,misc]
+    """A mail as it left: the exact bytes given to SMTP `DATA`, zlib-compressed.
+
+    Kept so the dispute dossier can show what the client was asked, and anyone can check
+    it against the SHA-256 the trail's `mail_sent` event holds. Never updated.
+    """
+
+    __tablename__ = "mail_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    intervention_id: Mapped[int] = mapped_column(ForeignKey("interventions.id"), index=True)
+    message_id: Mapped[str] = mapped_column(String(320))
+    sha256: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+    message: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Task(db.Model):  # type: ignore[name-defined,misc]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -11,6 +12,8 @@ from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSe
 from .models import Intervention, db
 
 PURPOSES = ("validate", "report")
+# A link as `link_url` writes it: the token is base64url with dots (itsdangerous).
+_LINK_TOKEN = re.compile(r"/i/[A-Za-z0-9_.-]+/(" + "|".join(PURPOSES) + r")\b")
 
 
 class LinkError(Exception):
@@ -47,6 +50,14 @@ def make_token(intervention: Intervention, purpose: str) -> str:
 def link_url(intervention: Intervention, purpose: str) -> str:
     base = current_app.config["PUBLIC_URL"]
     return f"{base}/i/{make_token(intervention, purpose)}/{purpose}"
+
+
+def mask_links(text: str) -> str:
+    """`text` with the token of every client link replaced by `…`: readable, not usable.
+
+    For copies of mails shown to people other than the client (the dispute dossier).
+    """
+    return _LINK_TOKEN.sub(r"/i/…/\1", text)
 
 
 def _ids(payload: object) -> tuple[int, str] | None:

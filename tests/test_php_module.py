@@ -1064,3 +1064,43 @@ def test_the_client_area_asks_nothing_of_anyone_signed_out_or_when_switched_off(
     assert "cannot be shown right now" in page["return"]["vars"]["signoff_body"]
     assert panels["return"]["children"] == []
     assert all(r["seconds"] < 1.5 and r["error"] is None for r in slow["results"])
+
+
+def test_the_ticket_banner_opens_the_dispute_dossier_through_a_login_link(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    url = service["url"]
+    with service["app"].test_client() as http:
+        data = dict(started("php-dossier"), ticket_id="501")
+        assert send(http, "intervention.started", data).status_code == 200
+    ticket_page = {"kind": "hook", "name": "AdminAreaViewTicketPage", "vars": {"ticketid": 501}}
+    opened = {"kind": "output", "get": {"action": "open", "intervention": "php-dossier"}}
+    out = run_php(
+        module_dir,
+        [
+            ticket_page,
+            dict(opened, get={**opened["get"], "dossier": "pdf"}),
+            dict(opened, get={**opened["get"], "dossier": "json"}),
+        ],
+        settings=settings(url),
+    )
+    banner, pdf_page, json_page = out["results"]
+    page = str(banner["return"])
+    assert "Dispute dossier:" in page
+    assert "action=open&amp;intervention=php-dossier&amp;dossier=pdf" in page
+    assert "action=open&amp;intervention=php-dossier&amp;dossier=json" in page
+
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    for result, wanted in ((pdf_page, "?format=pdf"), (json_page, "?format=json")):
+        form = re.search(r'action="([^"]+/staff/login/[^"]+)"', html.unescape(result["output"]))
+        assert form is not None
+        request = urllib.request.Request(form.group(1), data=b"", method="POST")  # noqa: S310
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.build_opener(Keep).open(request, timeout=5)
+        assert answer.value.code == 303
+        assert (
+            answer.value.headers["Location"] == f"/staff/interventions/php-dossier/evidence{wanted}"
+        )

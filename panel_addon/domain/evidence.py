@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ..evidence_keys import ALG, b64url, key_id
 from ..models import Event, Intervention, db
-from . import chain, records
+from . import chain, mail_copies, records
 from .errors import NotFoundError
 from .trail import Actor, add_event, exported, lock_trail
 
@@ -132,6 +132,7 @@ def build_dossier(panel_id: str, *, now: datetime) -> dict[str, Any]:
         .where(Event.intervention_id == intervention.id, Event.seq <= head_seq)
         .order_by(Event.seq)
     ).all()
+    texts = mail_copies.texts(intervention.id)
     fields = records.intervention_fields(intervention)
     fields["summary"] = intervention.summary
     fields["report_message"] = intervention.report_message
@@ -139,13 +140,13 @@ def build_dossier(panel_id: str, *, now: datetime) -> dict[str, Any]:
     return {
         "intervention": fields,
         "events": [exported(event) for event in events],
-        "mails": [_mail(event) for event in events if event.type == "mail_sent"],
+        "mails": [_mail(event, texts) for event in events if event.type == "mail_sent"],
         "head": head,
         "generated_at": chain.rfc3339(now),
     }
 
 
-def _mail(event: Event) -> dict[str, Any]:
+def _mail(event: Event, texts: dict[str, str]) -> dict[str, Any]:
     data = event.data or {}
     return {
         "kind": data.get("template"),
@@ -154,6 +155,9 @@ def _mail(event: Event) -> dict[str, Any]:
         "sha256": data.get("sha256"),
         "smtp_reply": data.get("smtp_reply"),
         "sent_at": chain.rfc3339(event.at),
+        # What the client read (its links' tokens masked), from the copy kept of the
+        # message; null for a mail sent before copies were kept (docs/dossier-pdf.md).
+        "text": texts.get(data.get("sha256") or ""),
     }
 
 

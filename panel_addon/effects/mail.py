@@ -15,6 +15,7 @@ from sqlalchemy import select
 from .. import mailer, outbox
 from .. import site_check as checks
 from ..clock import now as clock_now
+from ..domain import mail_copies
 from ..domain.states import MAIL_WANTED, BackupState
 from ..domain.trail import SYSTEM, add_event
 from ..formatting import format_datetime, format_duration
@@ -220,6 +221,7 @@ def _send_one(session: MailSession, mail: _Mail) -> None:
             sha256=sent.sha256,
             smtp_reply=sent.reply,
         )
+        mail_copies.keep(mail.intervention_id, sent.message_id, sent.sha256, sent.data, now)
         outbox.mark_done(mail.task_id, now, {"message_id": sent.message_id})
     else:
         reason, error = refused

@@ -26,8 +26,8 @@ def _panel() -> Panel | None:
     return panel
 
 
-def _call(task: Task, call: Callable[[Panel], Any]) -> dict[str, Any] | None:
-    """Make the panel call; record it in the trail.
+def _call(task: Task, call: Callable[[Panel], Any], **recorded: Any) -> dict[str, Any] | None:
+    """Make the panel call; record it in the trail (with `recorded`).
 
     Transient errors are retried; a refusal only the operator can fix (a permission the
     panel's credentials lack) parks the task; any other failure fails it.
@@ -45,7 +45,9 @@ def _call(task: Task, call: Callable[[Panel], Any]) -> dict[str, Any] | None:
         raise outbox.PermanentError(str(exc)) from None
     intervention = _intervention_or_none(task)
     if intervention is not None:
-        add_event(intervention, SYSTEM, "panel_updated", clock_now(), action=task.action)
+        add_event(
+            intervention, SYSTEM, "panel_updated", clock_now(), action=task.action, **recorded
+        )
     return {"result": (result or {}).get("result", "success")} if isinstance(result, dict) else None
 
 
@@ -81,7 +83,8 @@ def add_ticket_note(task: Task, now: datetime) -> dict[str, Any] | None:
                 return {"result": "already_there"}
         return panel.add_ticket_note(ticket_id, message)
 
-    return _call(task, call)
+    # The note as the panel holds it goes into the trail: the dossier shows it.
+    return _call(task, call, ticket=ticket_id, note=message)
 
 
 def _same_note_text(text: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +18,18 @@ from ..clock import now as clock_now
 from ..domain import evidence, lifecycle, records
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from ..domain.trail import Actor
+from ..i18n import languages
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
 from ..tokens import link_url
-from . import staff_actions, staff_login, staff_queries
+from . import dossier_pdf, staff_actions, staff_login, staff_queries
 from .errors import ApiError
 from .staff_actions import StaffAction, Target
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 PAGE_MAX = staff_queries.PAGE_MAX
+DOSSIER_FORMATS = ("json", "pdf")
 
 
 @bp.before_request
@@ -197,10 +201,29 @@ def client_interventions(client_id: str) -> Response:
 
 @bp.get("/interventions/<panel_id>/evidence")
 def dossier(panel_id: str) -> Response:
-    """The dispute dossier (contract §8): the chained trail, the mails, signed with Ed25519."""
-    wanted = request.args.get("format", "json")
-    if wanted != "json":
-        raise ApiError(400, "invalid_format", "format must be json", field="format")
+    """The dispute dossier (contract §8): the chained trail, the mails, signed with Ed25519.
+
+    `?format=pdf` answers it as a PDF for a person, in the client's language or `?lang=`.
+    """
+    wanted, language = dossier_request(request.args)
+    signed = signed_dossier(panel_id)
+    return dossier_response(signed, wanted, language, _get(panel_id).client.timezone)
+
+
+def dossier_request(args: Mapping[str, str]) -> tuple[str, str | None]:
+    """The format (`json`, `pdf`) and language (a spoken one, or None) a dossier is asked in."""
+    wanted = args.get("format", "json")
+    if wanted not in DOSSIER_FORMATS:
+        raise ApiError(400, "invalid_format", "format must be json or pdf", field="format")
+    language = args.get("lang") or None
+    if language is not None and language not in languages():
+        spoken = ", ".join(languages())
+        raise ApiError(400, "invalid_language", f"lang must be one of {spoken}", field="lang")
+    return wanted, language
+
+
+def signed_dossier(panel_id: str) -> dict[str, Any]:
+    """The intervention's dossier as of now, signed; ApiError when it cannot be."""
     signing = evidence_keys.keys().signing
     if signing is None:
         raise ApiError(
@@ -212,12 +235,30 @@ def dossier(panel_id: str) -> Response:
         unsigned = evidence.build_dossier(panel_id, now=clock_now())
     except NotFoundError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
-    signed = evidence.sign_dossier(unsigned, signing)
-    # In the contract's order, indented: a file a person may open and read.
-    text = json.dumps(signed, ensure_ascii=False, indent=2) + "\n"
-    response = Response(text, mimetype="application/json")
+    return evidence.sign_dossier(unsigned, signing)
+
+
+def dossier_response(
+    signed: dict[str, Any], wanted: str, language: str | None, timezone: str | None
+) -> Response:
+    """The signed dossier as its JSON file, or as the PDF that carries that file."""
+    panel_id = str(signed["intervention"]["id"])
+    if wanted == "pdf":
+        try:
+            pdf = dossier_pdf.render(signed, language or dossier_pdf.language_of(signed), timezone)
+        except dossier_pdf.PdfUnavailableError as exc:
+            log.error("no dossier PDF can be drawn: %s (docs/deployment.md)", exc)
+            raise ApiError(
+                503, "pdf_unavailable", "no PDF can be drawn here; the JSON dossier can"
+            ) from None
+        response = Response(pdf, mimetype="application/pdf")
+        filename = secure_filename(f"dossier-{panel_id}.pdf") or "dossier.pdf"
+    else:
+        # In the contract's order, indented: a file a person may open and read.
+        text = json.dumps(signed, ensure_ascii=False, indent=2) + "\n"
+        response = Response(text, mimetype="application/json")
+        filename = secure_filename(f"dossier-{panel_id}.json") or "dossier.json"
     response.headers["Cache-Control"] = "no-store"
-    filename = secure_filename(f"dossier-{panel_id}.json") or "dossier.json"
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
     return response
 
@@ -244,8 +285,14 @@ def login_link() -> tuple[Response, int]:
     """A single-use link (about a minute) that signs a WHMCS admin into the staff view."""
     body = _json_body()
     target = None
+    dossier = body.get("dossier")
+    if dossier is not None and (dossier not in DOSSIER_FORMATS or not body.get("intervention")):
+        raise ApiError(
+            422, "invalid_payload", "dossier is pdf or json, with an intervention", field="dossier"
+        )
     if body.get("intervention"):
-        target = f"intervention:{body['intervention']}"
+        kind = f"dossier-{dossier}" if dossier else "intervention"
+        target = f"{kind}:{body['intervention']}"
     elif body.get("client"):
         target = f"client:{body['client']}"
     try:

@@ -25,7 +25,9 @@ from ..models import StaffLogin, db
 
 SALT = "intervention-signoff.staff-login"
 ADMIN_MAX = 200
-_TARGET = re.compile(r"^(intervention|client):[^\x00-\x1f]{1,64}$")
+# Where a link lands: an intervention, a client's interventions, or an intervention's
+# dispute dossier as a PDF or as the signed JSON.
+_TARGET = re.compile(r"^(intervention|client|dossier-pdf|dossier-json):[^\x00-\x1f]{1,64}$")
 
 
 class LoginError(Exception):
@@ -65,13 +67,14 @@ def clean_admin(name: Any) -> str:
 
 
 def make_link(admin: str, target: str | None = None) -> tuple[str, int]:
-    """A login URL for `admin`, landing on `target` (`intervention:<id>`, `client:<id>`).
+    """A login URL for `admin`, landing on `target` (`intervention:<id>`, `client:<id>`,
+    `dossier-pdf:<id>`, `dossier-json:<id>`).
 
     Returns the URL and its life in seconds. Nothing is written: the token is recorded
     only when used.
     """
     if target is not None and not _TARGET.match(target):
-        raise ValueError("target must be intervention:<id> or client:<id>")
+        raise ValueError("target must be intervention:<id>, client:<id> or dossier-pdf|json:<id>")
     payload = {"a": clean_admin(admin), "j": secrets.token_urlsafe(16), "t": target}
     token = _serializer().dumps(payload)
     max_age = int(current_app.config["STAFF_LOGIN_LINK_MAX_AGE"].total_seconds())

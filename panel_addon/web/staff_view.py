@@ -46,8 +46,15 @@ from ..formatting import zone
 from ..i18n import template_gettext
 from ..models import Intervention, db
 from . import staff_actions, staff_login, staff_queries
+from .errors import ApiError
 from .staff_actions import Target
-from .staff_api import intervention_json, intervention_list_json
+from .staff_api import (
+    dossier_request,
+    dossier_response,
+    intervention_json,
+    intervention_list_json,
+    signed_dossier,
+)
 from .staff_labels import ACTIONS as ACTION_WORDS
 from .staff_labels import LABELS, LOGIN_REFUSED
 
@@ -274,6 +281,9 @@ def login_post(token: str) -> ResponseReturnValue:
         kind, _, value = grant.target.partition(":")
         if kind == "intervention":
             target = url_for("staff_view.show", panel_id=value)
+        elif kind in ("dossier-pdf", "dossier-json"):
+            fmt = kind.removeprefix("dossier-")
+            target = url_for("staff_view.evidence", panel_id=value, format=fmt)
         elif kind == "client":
             target = url_for("staff_view.index", client=value)
     return redirect(target, code=303)
@@ -395,6 +405,27 @@ def show(panel_id: str) -> Response:
         messages=get_flashed_messages(with_categories=True),
     )
     return make_response(page)
+
+
+@bp.get("/interventions/<panel_id>/evidence")
+def evidence(panel_id: str) -> Response:
+    """The dispute dossier for a signed-in staff member: as the API answers it (JSON or PDF)."""
+    found = _get_or_404(panel_id)
+    if isinstance(found, Response):
+        return found
+    try:
+        wanted, language = dossier_request(request.args)
+        return dossier_response(signed_dossier(panel_id), wanted, language, found.client.timezone)
+    except ApiError as exc:
+        if exc.code == "evidence_key_missing":
+            message = gettext("No dossier can be signed: the service has no signing key.")
+        elif exc.code == "pdf_unavailable":
+            message = gettext("No PDF can be drawn on this server: open the JSON dossier.")
+        else:
+            message = gettext(
+                "A dossier is made as a PDF or as JSON, in a language the service speaks."
+            )
+        return _message(exc.status, message)
 
 
 def _ineligible_because(iv: Intervention) -> str | None:

@@ -46,6 +46,7 @@ $_ADDONLANG['summary_help'] = 'The client receives a mail with this summary and 
 $_ADDONLANG['complete_button'] = 'Intervention complete: ask the client';
 $_ADDONLANG['open_staff_view'] = 'Open the staff view';
 $_ADDONLANG['opening'] = 'Opening the staff view…';
+$_ADDONLANG['dossier'] = 'Dispute dossier:';
 $_ADDONLANG['check_button'] = 'Check the connection';
 $_ADDONLANG['check_health'] = 'Service reached. Database: {database}; Redis: {redis}.';
 $_ADDONLANG['check_signature_ok'] = 'The service accepts this module\'s signature (webhook secret).';

@@ -46,6 +46,7 @@ $_ADDONLANG['summary_help'] = 'Le client reçoit un e-mail avec ce résumé et d
 $_ADDONLANG['complete_button'] = 'Intervention terminée : demander au client';
 $_ADDONLANG['open_staff_view'] = 'Ouvrir la vue équipe';
 $_ADDONLANG['opening'] = 'Ouverture de la vue équipe…';
+$_ADDONLANG['dossier'] = 'Dossier de preuve :';
 $_ADDONLANG['check_button'] = 'Vérifier la connexion';
 $_ADDONLANG['check_health'] = 'Service joint. Base de données : {database} ; Redis : {redis}.';
 $_ADDONLANG['check_signature_ok'] = 'Le service accepte la signature de ce module (secret des webhooks).';

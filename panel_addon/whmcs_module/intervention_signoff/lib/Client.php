@@ -172,13 +172,17 @@ final class Client
 
     /**
      * A single-use link (valid about a minute) that signs this admin into the staff view,
-     * landing on an intervention or a client's interventions when one is given.
+     * landing on an intervention or a client's interventions when one is given, or on the
+     * intervention's dispute dossier when `$dossier` is 'pdf' or 'json'.
      */
-    public function staffLoginUrl(string $adminName, ?string $intervention = null, ?string $clientId = null): string
+    public function staffLoginUrl(string $adminName, ?string $intervention = null, ?string $clientId = null, ?string $dossier = null): string
     {
         $body = ['admin' => $adminName];
         if ($intervention !== null && $intervention !== '') {
             $body['intervention'] = $intervention;
+            if ($dossier === 'pdf' || $dossier === 'json') {
+                $body['dossier'] = $dossier;
+            }
         } elseif ($clientId !== null && $clientId !== '') {
             $body['client'] = $clientId;
         }

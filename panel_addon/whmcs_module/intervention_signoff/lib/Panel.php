@@ -729,7 +729,10 @@ final class Panel
             }
             if ($iv !== null) {
                 $body .= '<p style="margin:8px 0 0">'
-                    . $this->openLink(['intervention' => $iv['id']], $this->t('open_staff_view')) . '</p>';
+                    . $this->openLink(['intervention' => $iv['id']], $this->t('open_staff_view'))
+                    . ' ' . self::h($this->t('dossier')) . ' '
+                    . $this->openLink(['intervention' => $iv['id'], 'dossier' => 'pdf'], 'PDF') . ' '
+                    . $this->openLink(['intervention' => $iv['id'], 'dossier' => 'json'], 'JSON') . '</p>';
             }
             return $this->box($body, $badge) . $this->countdownScript();
         } catch (\Throwable $e) {
@@ -835,7 +838,8 @@ final class Panel
             $url = $this->client(true)->staffLoginUrl(
                 $this->adminName($adminId),
                 isset($request['intervention']) ? (string) $request['intervention'] : null,
-                isset($request['client']) ? (string) $request['client'] : null
+                isset($request['client']) ? (string) $request['client'] : null,
+                isset($request['dossier']) ? (string) $request['dossier'] : null
             );
         } catch (\Throwable $e) {
             $this->log('staff login link', ['admin' => $adminId], $e->getMessage());
