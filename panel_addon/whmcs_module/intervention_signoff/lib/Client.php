@@ -175,8 +175,12 @@ final class Client
      * landing on an intervention or a client's interventions when one is given, or on the
      * intervention's dispute dossier when `$dossier` is 'pdf' or 'json'.
      */
-    public function staffLoginUrl(string $adminName, ?string $intervention = null, ?string $clientId = null, ?string $dossier = null): string
-    {
+    public function staffLoginUrl(
+        string $adminName,
+        ?string $intervention = null,
+        ?string $clientId = null,
+        ?string $dossier = null
+    ): string {
         $body = ['admin' => $adminName];
         if ($intervention !== null && $intervention !== '') {
             $body['intervention'] = $intervention;
