@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from sqlalchemy import select, update
 
 from panel_addon.models import Client, Task, db
 
+from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .faultkit import completed, database, duplicates, record_figures, settings
 from .flow import complete, run_due, send, start, task_rows
 from .processes import Service, wait_for
-from .support import SmtpSink, mail_links, started_data
+from .support import STAFF_TOKEN, SmtpSink, mail_links, started_data
 from .tcp_proxy import TcpProxy
 from .test_end_to_end import post_form, webhook
 
@@ -183,3 +185,113 @@ def _drain(app: Any, effects: Any) -> None:
     with app.app_context():
         effects.drain("mail")
         db.session.remove()
+
+
+# A client is never held to a window they were not told about.
+
+AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+
+
+@pytest.fixture
+def panel() -> Iterator[FakeWhmcs]:
+    with FakeWhmcs() as fake:
+        fake.add_client(7, notes="")
+        fake.add_ticket(100, client_id=7)
+        yield fake
+
+
+def _staff_json(client: Any, panel_id: str = "iv-1") -> dict[str, Any]:
+    answer = client.get(f"/api/v1/interventions/{panel_id}", headers=AUTH)
+    assert answer.status_code == 200
+    return dict(answer.json)
+
+
+def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_accepted(
+    backend: str, make_app: Any, mailbox: SmtpSink, clock: Any, panel: FakeWhmcs
+) -> None:
+    app = make_app(
+        WHMCS_URL=panel.url,
+        WHMCS_IDENTIFIER=TEST_IDENTIFIER,
+        WHMCS_SECRET=TEST_SECRET,
+        LATE_REPORT_POLICY="auto",
+        STAFF_LANGUAGE="en",
+        PUBLIC_URL="http://signoff.test",
+        SITE_CHECK_ENABLED=False,
+    )
+    http = app.test_client()
+    start(http, ticket_id="100")
+    # A real server's answer to a message it will never take.
+    with mailbox.lock:
+        mailbox.refuse, mailbox.refuse_reply = 1, "500 5.5.2 Line too long"
+    assert complete(http).status_code == 200
+    run_due(app)
+    assert mailbox.received() == []
+
+    # The staff see it at once: in the API, on the page, and as a ticket note.
+    body = _staff_json(http)
+    assert body["deadline_at"] is None and body["backup"]["expires_at"] is None
+    mail = body["validation_mail"]
+    assert mail["state"] == "failed" and mail["failed_at"] == clock.now().isoformat()
+    assert "500 5.5.2 Line too long" in mail["error"]
+    [note] = [n for n in panel.ticket_notes(100) if "could not be delivered" in n]
+    assert "client@example.test" in note and "500 5.5.2" in note
+    sign_in_and_see = _staff_page(http, "/staff/interventions/iv-1")
+    assert "could not be delivered" in sign_in_and_see and "500 5.5.2" in sign_in_and_see
+    assert "Mail failed" in _staff_page(http, "/staff/")
+
+    # Weeks pass: the client, never told, neither lapses nor becomes ineligible.
+    for _ in range(3):
+        clock.advance(days=10)
+        run_due(app)
+    body = _staff_json(http)
+    assert body["state"] == "awaiting_validation" and body["client"]["eligible"] is True
+
+    # Staff resend it; the window starts when the server accepts it.
+    assert http.post("/api/v1/interventions/iv-1/resend", headers=AUTH).status_code == 200
+    assert _staff_json(http)["validation_mail"]["state"] == "sending"
+    accepted = clock.advance(minutes=5)
+    run_due(app)
+    assert len(mailbox.received()) == 1
+    body = _staff_json(http)
+    assert body["validation_mail"]["state"] == "accepted"
+    assert body["validation_mail"]["accepted_at"] == accepted.isoformat()
+    assert body["deadline_at"] == (accepted + timedelta(hours=24)).isoformat()
+    assert body["backup"]["expires_at"] == (accepted + timedelta(hours=48)).isoformat()
+    clock.advance(hours=23)
+    run_due(app)
+    assert _staff_json(http)["state"] == "awaiting_validation"
+    clock.advance(hours=2)
+    run_due(app)
+    assert _staff_json(http)["state"] == "lapsed"
+
+
+def test_the_window_waits_while_the_mail_server_answers_later(
+    backend: str, make_app: Any, mailbox: SmtpSink, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, TASK_RETRY_BACKOFF="1h")
+    http = app.test_client()
+    start(http)
+    with mailbox.lock:
+        mailbox.refuse = 1000  # 451: try again later, for two days
+    complete(http)
+    for _ in range(48):
+        run_due(app)
+        clock.advance(hours=1)
+    body = _staff_json(http)
+    assert body["state"] == "awaiting_validation" and body["deadline_at"] is None
+    assert body["validation_mail"]["state"] == "sending"
+    with mailbox.lock:
+        mailbox.refuse = 0
+    accepted = clock.advance(hours=1)
+    run_due(app)
+    assert len(mailbox.received()) == 1
+    assert _staff_json(http)["deadline_at"] == (accepted + timedelta(hours=24)).isoformat()
+
+
+def _staff_page(http: Any, url: str) -> str:
+    answer = http.post("/api/v1/staff/login-links", json={"admin": "Alex"}, headers=AUTH)
+    link = "/" + answer.json["url"].split("://", 1)[1].split("/", 1)[1]
+    assert http.post(link).status_code == 303
+    page = http.get(url)
+    assert page.status_code == 200
+    return str(page.get_data(as_text=True))

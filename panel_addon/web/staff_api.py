@@ -14,6 +14,7 @@ from .. import site_check
 from ..clock import now as clock_now
 from ..domain import lifecycle
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
+from ..domain.states import MailWindow
 from ..domain.trail import Actor
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
 from . import staff_actions, staff_login, staff_queries
@@ -36,6 +37,16 @@ def require_token() -> None:
     matches = [hmac.compare_digest(given.strip().encode(), token.encode()) for token in accepted]
     if scheme.lower() != "bearer" or not any(matches):
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
+
+
+# The validation request's state in the staff's JSON, by the state of the mail window.
+VALIDATION_MAIL: dict[MailWindow, str] = {
+    MailWindow.CHECKING: "not_sent",
+    MailWindow.HELD: "held",
+    MailWindow.SENDING: "sending",
+    MailWindow.FAILED: "failed",
+    MailWindow.OPEN: "accepted",
+}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -76,6 +87,14 @@ def intervention_json(
         # The site check (docs/site-check.md): [] when nothing is checked.
         "mail_held": iv.mail_held_at is not None,
         "mail_held_at": _iso(iv.mail_held_at),
+        # The validation request: the window runs from its acceptance by the mail server.
+        "validation_mail": {
+            "state": VALIDATION_MAIL[lifecycle.window_of(iv)],
+            "queued_at": _iso(iv.mail_queued_at),
+            "accepted_at": _iso(iv.window_opened_at),
+            "failed_at": _iso(iv.mail_failed_at),
+            "error": iv.mail_error,
+        },
         "site_check": site_check.staff_json(iv, site_rows),
     }
     if detail:
