@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, select
 from .. import outbox
 from ..database import insert_for
 from ..formatting import format_datetime
-from ..models import Client, Intervention, db
+from ..models import Client, Event, Intervention, db
 from ..site_check_http import check_urls_for
 from . import states
 from .eligibility import flag_ineligible
@@ -280,6 +280,51 @@ def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> In
         outbox.schedule(intervention, "due", "expire_backup", {}, values["backup_expires_at"], now)
     ticket_note(intervention, "note.cancelled", now, reason=reason or "-")
     return intervention
+
+
+def delivery_refused(
+    panel_ids: list[str],
+    webhook_id: str,
+    event_type: str,
+    refused_for: str,
+    digest: str,
+    now: datetime,
+) -> int:
+    """Record, for staff, a panel event refused because its `webhook-id` was already used
+    for another event; return how many interventions it was recorded on.
+
+    Each known intervention of `panel_ids` (the one the id was first used for, the one
+    the refused event names) gets a `webhook_refused` event naming the webhook-id and
+    the refused event, so staff see that an event of the panel never took effect. Changes
+    no state. Safe to repeat: the panel retrying the same refused delivery adds nothing.
+    """
+    recorded = 0
+    for panel_id in dict.fromkeys(panel_ids):
+        intervention = get_by_panel_id(panel_id)
+        if intervention is None:
+            continue
+        known = db.session.scalars(
+            select(Event.data).where(
+                Event.intervention_id == intervention.id, Event.type == "webhook_refused"
+            )
+        )
+        if any(
+            data.get("webhook_id") == webhook_id and data.get("sha256") == digest for data in known
+        ):
+            continue
+        add_event(
+            intervention,
+            PANEL,
+            "webhook_refused",
+            now,
+            reason="webhook_id_reused",
+            webhook_id=webhook_id,
+            refused_event=event_type,
+            refused_intervention=refused_for,
+            sha256=digest,
+        )
+        recorded += 1
+    return recorded
 
 
 # --- the client's window ---------------------------------------------------------------
