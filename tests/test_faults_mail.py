@@ -295,3 +295,23 @@ def _staff_page(http: Any, url: str) -> str:
     page = http.get(url)
     assert page.status_code == 200
     return str(page.get_data(as_text=True))
+
+
+def test_a_summary_of_1600_characters_on_one_line_reaches_the_client_and_opens_the_window(
+    backend: str, app: Flask, client: Any, mailbox: SmtpSink, clock: Any
+) -> None:
+    """As the independent test found it: a real SMTP server refuses lines over its limit
+    ("500 Line too long"); the mail must reach it in short lines, and the window open."""
+    summary = ("Mise à jour de WooCommerce, des extensions et du thème ; caches vidés. " * 30)[
+        :1600
+    ]
+    assert "\n" not in summary and len(summary) == 1600
+    start(client)
+    assert complete(client, summary=summary).status_code == 200
+    run_due(app)
+    [message] = mailbox.received()
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None and summary in text.get_content()
+    body = _staff_json(client)
+    assert body["validation_mail"]["state"] == "accepted"
+    assert body["deadline_at"] == (clock.now() + timedelta(hours=24)).isoformat()
