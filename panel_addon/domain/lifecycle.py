@@ -411,10 +411,11 @@ def mail_failed(intervention: Intervention, error: str, now: datetime) -> bool:
 
 
 def site_checked(intervention: Intervention, regressions: list[str], now: datetime) -> str:
-    """The after snapshot is known: open the validation window, or hold the client's mail.
+    """The after snapshot is known: send the validation request, or hold the client's mail.
 
     `regressions` are the staff-language lines of the pages that regressed. With none,
-    or with HOLD_MAIL_ON_REGRESSION off, the window opens now. With some, the technician
+    or with HOLD_MAIL_ON_REGRESSION off, the request goes out now (the window opens when
+    the mail server accepts it). With some, the technician
     gets a ticket note at once; with HOLD_MAIL_ON_REGRESSION the mail is held
     (`mail_held_at`) until staff release it (`release_mail`), and no deadline runs
     meanwhile. A later snapshot (a repeat, a re-check) only adds the note. Returns what
