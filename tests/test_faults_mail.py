@@ -164,6 +164,7 @@ def test_a_living_worker_keeps_its_mail_past_the_lease_however_slow_the_relay(
     sending = threading.Thread(target=lambda: _drain(app, effects))
     sending.start()
     try:
+        wait_for(lambda: _claimed(app), timeout=5, what="the first worker's claim")
         deadline = time.monotonic() + 10
         while not mailbox.deliveries and time.monotonic() < deadline:
             # A second worker, all along: it must find nothing it may claim.
@@ -179,6 +180,13 @@ def test_a_living_worker_keeps_its_mail_past_the_lease_however_slow_the_relay(
         assert {t.payload["template"]: t.state for t in mails if t.state != "pending"} == {
             "completion_request": "done"
         }
+
+
+def _claimed(app: Any) -> bool:
+    with app.app_context():
+        claims = db.session.scalars(select(Task.claim_token).filter_by(kind="mail")).all()
+        db.session.remove()
+    return any(claims)
 
 
 def _drain(app: Any, effects: Any) -> None:
@@ -237,6 +245,7 @@ def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_acc
     assert "client@example.test" in note and "500 5.5.2" in note
     sign_in_and_see = _staff_page(http, "/staff/interventions/iv-1")
     assert "could not be delivered" in sign_in_and_see and "500 5.5.2" in sign_in_and_see
+    assert "Resend the mail" in sign_in_and_see
     assert "Mail failed" in _staff_page(http, "/staff/")
 
     # Weeks pass: the client, never told, neither lapses nor becomes ineligible.
@@ -263,6 +272,32 @@ def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_acc
     clock.advance(hours=2)
     run_due(app)
     assert _staff_json(http)["state"] == "lapsed"
+
+
+def test_a_mailbox_that_does_not_exist_waits_for_the_corrected_address(
+    backend: str, make_app: Any, mailbox: SmtpSink, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, LATE_REPORT_POLICY="auto")
+    http = app.test_client()
+    camille = {"id": "7", "email": "unknown.camille@example.test", "name": "Camille"}
+    send(http, "intervention.started", started_data("iv-1", client=camille))
+    complete(http)
+    run_due(app)  # the server answers 550 5.1.1 No such user
+    mail = _staff_json(http)["validation_mail"]
+    assert mail["state"] == "failed" and "550" in mail["error"]
+    clock.advance(days=3)
+    run_due(app)
+    assert _staff_json(http)["state"] == "awaiting_validation"
+
+    # The panel's next webhook for this client carries the corrected address.
+    corrected = {**camille, "email": "camille@example.test"}
+    send(http, "intervention.started", started_data("iv-2", client=corrected))
+    assert http.post("/api/v1/interventions/iv-1/resend", headers=AUTH).status_code == 200
+    run_due(app)
+    assert [m["To"] for m in mailbox.received()] == ["camille@example.test"]
+    body = _staff_json(http)
+    assert body["validation_mail"]["state"] == "accepted" and body["client"]["eligible"]
+    assert body["deadline_at"] == (clock.now() + timedelta(hours=24)).isoformat()
 
 
 def test_the_window_waits_while_the_mail_server_answers_later(

@@ -14,7 +14,7 @@ from .. import site_check
 from ..clock import now as clock_now
 from ..domain import lifecycle
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
-from ..domain.states import MailWindow
+from ..domain.states import MailWindow, State
 from ..domain.trail import Actor
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
 from . import staff_actions, staff_login, staff_queries
@@ -47,6 +47,13 @@ VALIDATION_MAIL: dict[MailWindow, str] = {
     MailWindow.FAILED: "failed",
     MailWindow.OPEN: "accepted",
 }
+
+
+def _validation_mail_state(iv: Intervention) -> str:
+    window = lifecycle.window_of(iv)
+    if window == MailWindow.SENDING and iv.state != State.AWAITING_VALIDATION:
+        return "not_sent"  # cancelled before the server took it: it will not be sent
+    return VALIDATION_MAIL[window]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -89,7 +96,7 @@ def intervention_json(
         "mail_held_at": _iso(iv.mail_held_at),
         # The validation request: the window runs from its acceptance by the mail server.
         "validation_mail": {
-            "state": VALIDATION_MAIL[lifecycle.window_of(iv)],
+            "state": _validation_mail_state(iv),
             "queued_at": _iso(iv.mail_queued_at),
             "accepted_at": _iso(iv.window_opened_at),
             "failed_at": _iso(iv.mail_failed_at),
