@@ -254,6 +254,12 @@ def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_acc
         run_due(app)
     body = _staff_json(http)
     assert body["state"] == "awaiting_validation" and body["client"]["eligible"] is True
+    # Nor does the backup's retention run: held then released, it is kept, with no expiry.
+    for step in ("hold", "release"):
+        answer = http.post(f"/api/v1/interventions/iv-1/backup/{step}", headers=AUTH)
+        assert answer.status_code == 200, answer.json
+    run_due(app)
+    assert _staff_json(http)["backup"] == {**body["backup"], "state": "kept", "expires_at": None}
 
     # Staff resend it; the window starts when the server accepts it.
     assert http.post("/api/v1/interventions/iv-1/resend", headers=AUTH).status_code == 200

@@ -673,16 +673,28 @@ def hold_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool
 def release_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool:
     """A held backup goes back to `kept`; past its retention it expires at once.
 
-    Returns False when it was not held (nothing changes).
+    While the client's window has not started (the validation email not yet accepted by
+    the mail server), neither has the retention: the backup is kept with no expiry, which
+    `mail_accepted` sets. Returns False when it was not held (nothing changes).
     """
     expires = intervention.backup_expires_at
-    if expires is None or expires < now:
-        expires = now
-    released = {"backup_state": states.BACKUP["release"].target, "backup_expires_at": expires}
+    waiting = (
+        intervention.state == State.AWAITING_VALIDATION
+        and window_of(intervention) != MailWindow.OPEN
+    )
+    if expires is None and waiting:
+        released: dict[str, Any] = {"backup_state": states.BACKUP["release"].target}
+    else:
+        if expires is None or expires < now:
+            expires = now
+        released = {"backup_state": states.BACKUP["release"].target, "backup_expires_at": expires}
     if not move(intervention, _backup_is("release"), now, released):
         return False
     add_event(intervention, actor, "backup_released", now, reference=intervention.backup_reference)
-    outbox.schedule(intervention, "due", "expire_backup", {}, expires, now)
+    if "backup_expires_at" in released:
+        outbox.schedule(
+            intervention, "due", "expire_backup", {}, released["backup_expires_at"], now
+        )
     return True
 
 
