@@ -246,7 +246,11 @@ def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_acc
     sign_in_and_see = _staff_page(http, "/staff/interventions/iv-1")
     assert "could not be delivered" in sign_in_and_see and "500 5.5.2" in sign_in_and_see
     assert "Resend the mail" in sign_in_and_see
-    assert "Mail failed" in _staff_page(http, "/staff/")
+    listing = _staff_page(http, "/staff/")
+    assert "Mail failed" in listing and "1 client was not told" in listing
+    assert "/staff/interventions/iv-1" in _staff_page(http, "/staff/?mail=failed")
+    found = http.get("/api/v1/interventions?mail=failed", headers=AUTH).json["interventions"]
+    assert [iv["id"] for iv in found] == ["iv-1"]
 
     # Weeks pass: the client, never told, neither lapses nor becomes ineligible.
     for _ in range(3):
@@ -270,6 +274,7 @@ def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_acc
     body = _staff_json(http)
     assert body["validation_mail"]["state"] == "accepted"
     assert body["validation_mail"]["accepted_at"] == accepted.isoformat()
+    assert "not told" not in _staff_page(http, "/staff/")
     assert body["deadline_at"] == (accepted + timedelta(hours=24)).isoformat()
     assert body["backup"]["expires_at"] == (accepted + timedelta(hours=48)).isoformat()
     clock.advance(hours=23)
