@@ -205,7 +205,7 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
 
 
 def complete(data: dict[str, Any], now: datetime) -> Intervention:
-    """Record the end of the work and open the client's validation window.
+    """Record the end of the work and send the client the validation request.
 
     The panel's `completed_at` is recorded, clamped between the intervention's start (the
     receipt itself when it was never started) and the receipt (`now`). No deadline runs
@@ -415,11 +415,11 @@ def site_checked(intervention: Intervention, regressions: list[str], now: dateti
 
     `regressions` are the staff-language lines of the pages that regressed. With none,
     or with HOLD_MAIL_ON_REGRESSION off, the request goes out now (the window opens when
-    the mail server accepts it). With some, the technician
-    gets a ticket note at once; with HOLD_MAIL_ON_REGRESSION the mail is held
-    (`mail_held_at`) until staff release it (`release_mail`), and no deadline runs
-    meanwhile. A later snapshot (a repeat, a re-check) only adds the note. Returns what
-    became of the mail: `sent`, `held`, `already_sent`, `still_held` or `none`.
+    the mail server accepts it). With some, the technician gets a ticket note at once;
+    with HOLD_MAIL_ON_REGRESSION the mail is held (`mail_held_at`) until staff release it
+    (`release_mail`), and no deadline runs meanwhile. A later snapshot (a repeat, a
+    re-check) only adds the note. Returns what became of the mail: `sent`, `held`,
+    `already_sent`, `still_held` or `none`.
     """
     if intervention.state != State.AWAITING_VALIDATION:
         return "none"
