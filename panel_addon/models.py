@@ -123,11 +123,17 @@ class Intervention(db.Model):  # type: ignore[name-defined,misc]
     resolution: Mapped[str | None] = mapped_column(String(32))
 
     # The site check (docs/site-check.md): the pages to snapshot; when the client's
-    # mail was held because a page regressed (None: not held); when the validation
-    # window opened, i.e. the completion mail was scheduled (None: not yet).
+    # mail was held because a page regressed (None: not held).
     check_urls: Mapped[list[str] | None] = mapped_column(JSON)
     mail_held_at: Mapped[datetime | None]
+    # The validation request (states.MailWindow): when it was scheduled (the site check
+    # done or the held mail released); when the mail server accepted it, which opens the
+    # window: the deadline counts from it; when and why it was refused for good (None
+    # again once staff resend it).
+    mail_queued_at: Mapped[datetime | None]
     window_opened_at: Mapped[datetime | None]
+    mail_failed_at: Mapped[datetime | None]
+    mail_error: Mapped[str | None] = mapped_column(Text)
 
     # The trail's hash chain (docs/evidence.md): the last event's seq and hash. Events
     # are chained under a lock of this row, so two writers cannot fork the chain.

@@ -20,6 +20,16 @@ NOTES: dict[str, LazyString] = {
         "Intervention %(panel_id)s completed: the client must validate it by %(deadline)s. "
         "A validation email was sent."
     ),
+    "note.mail_failed": lazy_gettext(
+        "The validation email of intervention %(panel_id)s to %(email)s could not be "
+        "delivered: the mail server refused it (%(error)s). The client has not been told, so "
+        "no validation deadline runs. Check the address, then resend the email from the "
+        "staff view: the deadline starts when the mail server accepts it."
+    ),
+    "note.mail_resent": lazy_gettext(
+        "The validation email of intervention %(panel_id)s, resent by %(staff)s, was accepted "
+        "by the mail server: the client must validate it by %(deadline)s."
+    ),
     "note.cancelled": lazy_gettext("Intervention %(panel_id)s cancelled (%(reason)s)."),
     "note.validated": lazy_gettext("The client validated intervention %(panel_id)s (from %(ip)s)."),
     "note.reported": lazy_gettext(

@@ -79,6 +79,19 @@ def _loads(token: str, purpose: str) -> object:
     return _serializer(purpose).loads(token, max_age=max_age)
 
 
+def genuine(token: str, purpose: str) -> bool:
+    """Whether the token is one of our links for `purpose`, signed and not expired.
+
+    Checks the signature only (no database): what the rate limits need to tell a real
+    link from a guessed one before the page is served.
+    """
+    try:
+        _loads(token, purpose)
+    except (LinkError, BadData):
+        return False
+    return True
+
+
 def _lookup(payload: object) -> Intervention | None:
     ids = _ids(payload)
     if ids is None:

@@ -36,6 +36,7 @@ def mailbox(smtp: SmtpSink) -> SmtpSink:
         smtp.messages.clear()
         smtp.deliveries.clear()
         smtp.refuse = 0
+        smtp.refuse_reply = "451 4.3.0 Try again later"
         smtp.delay = 0.0
     return smtp
 

@@ -96,7 +96,8 @@ class SmtpSink:
     messages: list[EmailMessage] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    refuse: int = 0  # answer the next N DATA commands with a 4xx
+    refuse: int = 0  # answer the next N DATA commands with `refuse_reply`
+    refuse_reply: str = "451 4.3.0 Try again later"  # a 5xx refuses for good
     delay: float = 0.0  # seconds before answering each DATA (a slow relay)
 
     def received(self) -> list[EmailMessage]:
@@ -127,7 +128,7 @@ class _Handler:
         with self.sink.lock:
             if self.sink.refuse > 0:
                 self.sink.refuse -= 1
-                return "451 4.3.0 Try again later"
+                return self.sink.refuse_reply
             message = message_from_bytes(envelope.content, policy=policy.default)
             assert isinstance(message, EmailMessage)
             self.sink.messages.append(message)

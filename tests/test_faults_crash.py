@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -23,13 +24,24 @@ from .support import SmtpSink, free_port, mail_links
 from .tcp_proxy import TcpProxy
 from .test_end_to_end import post_form, staff, webhook
 
-LEASE = 3
+LEASE = 3  # seconds; the default TASK_LEASE is 30 s (docs/reliability.md)
+SWEEP = 1  # SWEEP_INTERVAL of these tests (faultkit.settings)
 
 
 @pytest.fixture
 def panel() -> Iterator[FakeWhmcs]:
     with FakeWhmcs(hang_seconds=2) as fake:
         yield panel_with_tickets(fake, 2)
+
+
+def _lease_end(db: Any, action: str) -> float:
+    """When the lease of the claimed task of `action` runs out, in seconds from now."""
+    left = db.scalar(
+        "SELECT EXTRACT(EPOCH FROM (max(claimed_until) - now() at time zone 'utc'))"
+        " FROM tasks WHERE state = 'pending' AND action = :action",
+        action=action,
+    )
+    return float("-inf") if left is None else float(left)
 
 
 def _links(mailbox: SmtpSink, n: int) -> dict[str, str]:
@@ -61,8 +73,16 @@ def test_a_worker_killed_mid_job_has_the_job_redone_once(
                 smtp.stall()
                 assert webhook(svc, "intervention.completed", completed(1))[0] == 200
                 wait_for(lambda: smtp.accepted, what="the worker to connect to SMTP")
+                # It lives through more than a lease first, renewing it (its heartbeat).
+                claimed_until = time.monotonic() + _lease_end(db, "send_mail")
+                wait_for(
+                    lambda: time.monotonic() + _lease_end(db, "send_mail") > claimed_until + LEASE,
+                    timeout=3 * LEASE,
+                    what="the worker to renew its lease past the first",
+                )
                 svc.crash("worker")
                 killed = time.monotonic()
+                mail_lease_left = _lease_end(db, "send_mail")
                 smtp.restore()
                 svc.start_worker()
                 wait_for(lambda: mailbox.received(), timeout=LEASE + 10, what="the mail, redone")
@@ -84,6 +104,7 @@ def test_a_worker_killed_mid_job_has_the_job_redone_once(
                 time.sleep(0.3)
                 svc.crash("worker")
                 killed = time.monotonic()
+                note_lease_left = _lease_end(db, "add_ticket_note")
                 svc.start_worker()
                 wait_for(
                     lambda: db.settled() and not db.tasks(state="pending", kind="panel"),
@@ -106,13 +127,22 @@ def test_a_worker_killed_mid_job_has_the_job_redone_once(
         "AddTicketNote (the panel applied it anyway)",
         lost=(len(mails) < 2) + (not validated_notes),
         duplicated=max(len(mails) - 2, 0) + max(len(validated_notes) - 1, 0),
+        lease_s=LEASE,
+        mail_lease_left_at_kill_s=round(mail_lease_left, 1),
         mail_redone_after_s=round(mail_redone_after, 1),
+        note_lease_left_at_kill_s=round(note_lease_left, 1),
         note_redone_after_s=round(note_redone_after, 1),
     )
     # The completion and the confirmation of the validation: each once.
     assert sorted(m["To"] for m in mails) == ["client1@example.test"] * 2
     assert len(validated_notes) == 1 and len(notes) == 2
     assert redone.result == {"result": "already_there"}
+    # The dead worker's lease was renewed while it lived, never more than a lease ahead,
+    # and its work resumed once the lease ran out: within the lease, a sweep and the
+    # work's own time (the note's redo reads the ticket first).
+    assert 0 < mail_lease_left <= LEASE and 0 < note_lease_left <= LEASE
+    assert mail_redone_after < mail_lease_left + SWEEP + 2
+    assert note_redone_after < note_lease_left + SWEEP + 3
     assert mail_redone_after < LEASE + 5 and note_redone_after < LEASE + 8
 
 

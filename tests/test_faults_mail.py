@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from sqlalchemy import select, update
 
 from panel_addon.models import Client, Task, db
 
+from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .faultkit import completed, database, duplicates, record_figures, settings
 from .flow import complete, run_due, send, start, task_rows
 from .processes import Service, wait_for
-from .support import SmtpSink, mail_links, started_data
+from .support import STAFF_TOKEN, SmtpSink, mail_links, started_data
 from .tcp_proxy import TcpProxy
 from .test_end_to_end import post_form, webhook
 
@@ -162,6 +164,7 @@ def test_a_living_worker_keeps_its_mail_past_the_lease_however_slow_the_relay(
     sending = threading.Thread(target=lambda: _drain(app, effects))
     sending.start()
     try:
+        wait_for(lambda: _claimed(app), timeout=5, what="the first worker's claim")
         deadline = time.monotonic() + 10
         while not mailbox.deliveries and time.monotonic() < deadline:
             # A second worker, all along: it must find nothing it may claim.
@@ -179,7 +182,182 @@ def test_a_living_worker_keeps_its_mail_past_the_lease_however_slow_the_relay(
         }
 
 
+def _claimed(app: Any) -> bool:
+    with app.app_context():
+        claims = db.session.scalars(select(Task.claim_token).filter_by(kind="mail")).all()
+        db.session.remove()
+    return any(claims)
+
+
 def _drain(app: Any, effects: Any) -> None:
     with app.app_context():
         effects.drain("mail")
         db.session.remove()
+
+
+# A client is never held to a window they were not told about.
+
+AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+
+
+@pytest.fixture
+def panel() -> Iterator[FakeWhmcs]:
+    with FakeWhmcs() as fake:
+        fake.add_client(7, notes="")
+        fake.add_ticket(100, client_id=7)
+        yield fake
+
+
+def _staff_json(client: Any, panel_id: str = "iv-1") -> dict[str, Any]:
+    answer = client.get(f"/api/v1/interventions/{panel_id}", headers=AUTH)
+    assert answer.status_code == 200
+    return dict(answer.json)
+
+
+def test_a_refused_validation_mail_stops_the_clients_clock_until_a_resend_is_accepted(
+    backend: str, make_app: Any, mailbox: SmtpSink, clock: Any, panel: FakeWhmcs
+) -> None:
+    app = make_app(
+        WHMCS_URL=panel.url,
+        WHMCS_IDENTIFIER=TEST_IDENTIFIER,
+        WHMCS_SECRET=TEST_SECRET,
+        LATE_REPORT_POLICY="auto",
+        STAFF_LANGUAGE="en",
+        PUBLIC_URL="http://signoff.test",
+        SITE_CHECK_ENABLED=False,
+    )
+    http = app.test_client()
+    start(http, ticket_id="100")
+    # A real server's answer to a message it will never take.
+    with mailbox.lock:
+        mailbox.refuse, mailbox.refuse_reply = 1, "500 5.5.2 Line too long"
+    assert complete(http).status_code == 200
+    run_due(app)
+    assert mailbox.received() == []
+
+    # The staff see it at once: in the API, on the page, and as a ticket note.
+    body = _staff_json(http)
+    assert body["deadline_at"] is None and body["backup"]["expires_at"] is None
+    mail = body["validation_mail"]
+    assert mail["state"] == "failed" and mail["failed_at"] == clock.now().isoformat()
+    assert "500 5.5.2 Line too long" in mail["error"]
+    [note] = [n for n in panel.ticket_notes(100) if "could not be delivered" in n]
+    assert "client@example.test" in note and "500 5.5.2" in note
+    sign_in_and_see = _staff_page(http, "/staff/interventions/iv-1")
+    assert "could not be delivered" in sign_in_and_see and "500 5.5.2" in sign_in_and_see
+    assert "Resend the mail" in sign_in_and_see
+    listing = _staff_page(http, "/staff/")
+    assert "Mail failed" in listing and "1 client was not told" in listing
+    assert "/staff/interventions/iv-1" in _staff_page(http, "/staff/?mail=failed")
+    found = http.get("/api/v1/interventions?mail=failed", headers=AUTH).json["interventions"]
+    assert [iv["id"] for iv in found] == ["iv-1"]
+
+    # Weeks pass: the client, never told, neither lapses nor becomes ineligible.
+    for _ in range(3):
+        clock.advance(days=10)
+        run_due(app)
+    body = _staff_json(http)
+    assert body["state"] == "awaiting_validation" and body["client"]["eligible"] is True
+    # Nor does the backup's retention run: held then released, it is kept, with no expiry.
+    for step in ("hold", "release"):
+        answer = http.post(f"/api/v1/interventions/iv-1/backup/{step}", headers=AUTH)
+        assert answer.status_code == 200, answer.json
+    run_due(app)
+    assert _staff_json(http)["backup"] == {**body["backup"], "state": "kept", "expires_at": None}
+
+    # Staff resend it; the window starts when the server accepts it.
+    assert http.post("/api/v1/interventions/iv-1/resend", headers=AUTH).status_code == 200
+    assert _staff_json(http)["validation_mail"]["state"] == "sending"
+    accepted = clock.advance(minutes=5)
+    run_due(app)
+    assert len(mailbox.received()) == 1
+    body = _staff_json(http)
+    assert body["validation_mail"]["state"] == "accepted"
+    assert body["validation_mail"]["accepted_at"] == accepted.isoformat()
+    assert "not told" not in _staff_page(http, "/staff/")
+    assert body["deadline_at"] == (accepted + timedelta(hours=24)).isoformat()
+    assert body["backup"]["expires_at"] == (accepted + timedelta(hours=48)).isoformat()
+    clock.advance(hours=23)
+    run_due(app)
+    assert _staff_json(http)["state"] == "awaiting_validation"
+    clock.advance(hours=2)
+    run_due(app)
+    assert _staff_json(http)["state"] == "lapsed"
+
+
+def test_a_mailbox_that_does_not_exist_waits_for_the_corrected_address(
+    backend: str, make_app: Any, mailbox: SmtpSink, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, LATE_REPORT_POLICY="auto")
+    http = app.test_client()
+    camille = {"id": "7", "email": "unknown.camille@example.test", "name": "Camille"}
+    send(http, "intervention.started", started_data("iv-1", client=camille))
+    complete(http)
+    run_due(app)  # the server answers 550 5.1.1 No such user
+    mail = _staff_json(http)["validation_mail"]
+    assert mail["state"] == "failed" and "550" in mail["error"]
+    clock.advance(days=3)
+    run_due(app)
+    assert _staff_json(http)["state"] == "awaiting_validation"
+
+    # The panel's next webhook for this client carries the corrected address.
+    corrected = {**camille, "email": "camille@example.test"}
+    send(http, "intervention.started", started_data("iv-2", client=corrected))
+    assert http.post("/api/v1/interventions/iv-1/resend", headers=AUTH).status_code == 200
+    run_due(app)
+    assert [m["To"] for m in mailbox.received()] == ["camille@example.test"]
+    body = _staff_json(http)
+    assert body["validation_mail"]["state"] == "accepted" and body["client"]["eligible"]
+    assert body["deadline_at"] == (clock.now() + timedelta(hours=24)).isoformat()
+
+
+def test_the_window_waits_while_the_mail_server_answers_later(
+    backend: str, make_app: Any, mailbox: SmtpSink, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, TASK_RETRY_BACKOFF="1h")
+    http = app.test_client()
+    start(http)
+    with mailbox.lock:
+        mailbox.refuse = 1000  # 451: try again later, for two days
+    complete(http)
+    for _ in range(48):
+        run_due(app)
+        clock.advance(hours=1)
+    body = _staff_json(http)
+    assert body["state"] == "awaiting_validation" and body["deadline_at"] is None
+    assert body["validation_mail"]["state"] == "sending"
+    with mailbox.lock:
+        mailbox.refuse = 0
+    accepted = clock.advance(hours=1)
+    run_due(app)
+    assert len(mailbox.received()) == 1
+    assert _staff_json(http)["deadline_at"] == (accepted + timedelta(hours=24)).isoformat()
+
+
+def _staff_page(http: Any, url: str) -> str:
+    answer = http.post("/api/v1/staff/login-links", json={"admin": "Alex"}, headers=AUTH)
+    link = "/" + answer.json["url"].split("://", 1)[1].split("/", 1)[1]
+    assert http.post(link).status_code == 303
+    page = http.get(url)
+    assert page.status_code == 200
+    return str(page.get_data(as_text=True))
+
+
+def test_a_summary_of_1600_characters_on_one_line_reaches_the_client_and_opens_the_window(
+    backend: str, app: Flask, client: Any, mailbox: SmtpSink, clock: Any
+) -> None:
+    """As the independent test found it: a real SMTP server refuses lines over its limit
+    ("500 Line too long"); the mail must reach it in short lines, and the window open."""
+    summary = ("Mise à jour de WooCommerce, des extensions et du thème ; caches vidés. " * 30)[
+        :1600
+    ]
+    assert "\n" not in summary and len(summary) == 1600
+    start(client)
+    assert complete(client, summary=summary).status_code == 200
+    run_due(app)
+    [message] = mailbox.received()
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None and summary in text.get_content()
+    body = _staff_json(client)
+    assert body["validation_mail"]["state"] == "accepted"
+    assert body["deadline_at"] == (clock.now() + timedelta(hours=24)).isoformat()

@@ -33,10 +33,10 @@ def test_completion_mails_the_client_two_links(
     assert len(links) == 2
     assert {link.rsplit("/", 1)[1] for link in links} == {"validate", "report"}
     assert all(link.startswith("https://signoff.host.example/i/") for link in links)
-    # The client's time counts from the end of the intervention.
+    # The client's time counts from this message, which the window waited for.
     text = message.get_body(preferencelist=("plain",)).get_content()
-    assert " 24 h" in text and "la fin de l'intervention, c'est-à-dire avant le" in text
-    assert "ce message" not in text
+    assert " 24 h" in text and "qui suivent ce message, c'est-à-dire avant le" in text
+    assert "la fin de l'intervention, c'est-à-dire" not in text
 
 
 def test_get_and_head_on_a_link_change_nothing(

@@ -272,3 +272,29 @@ def test_a_view_keeps_its_own_security_header_and_gets_the_others(make_app: Any)
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Referrer-Policy"] == "no-referrer"
     assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_flood_of_bad_tokens_from_an_address_never_locks_out_a_valid_link_there(
+    backend: str, make_app: Any, mailbox: Any, redis: Redis
+) -> None:
+    """Clients behind one address (an office, a carrier's NAT) share it with whoever
+    floods bad tokens: a genuine link is counted on its own, never with them."""
+    app = _limited(make_app, SITE_CHECK_ENABLED=False)
+    client = app.test_client()
+    assert start(client).status_code == 200 and complete(client).status_code == 200
+    run_due(app)
+    validate, report = (path_of(url) for url in mail_links(mailbox.received()[0]))
+    shared = _from("198.51.100.77")
+    forged = [f"/i/forged-token-{n}/validate" for n in range(10)]
+    answers = [client.get(path, **shared).status_code for path in forged]
+    assert answers == [404] * 3 + [429] * 7
+    # The address is out of budget for bad tokens, not for the genuine links.
+    assert client.get(validate, **shared).status_code == 200
+    assert client.get(report, **shared).status_code == 200
+    assert client.post(validate, **shared).status_code == 303
+    # Each link has its own budget: a link fetched over and over is limited alone.
+    assert [client.get(report, **shared).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get(validate, **shared).status_code == 200
+    # Counted by the token's hash: a link's token is never a Redis key.
+    secret = validate.split("/")[2].encode()
+    assert not [key for key in redis.scan_iter(count=1000) if secret in key]

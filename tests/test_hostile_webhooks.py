@@ -122,9 +122,27 @@ def test_a_webhook_id_reused_for_another_event_is_refused(
     other = event_body("intervention.completed", {**started_data("iv-2"), "summary": "Done"})
     error = _error(_post(app, other, signed_headers(other, msg_id="msg_reused")), 409)
     assert error["code"] == "webhook_id_reused" and "webhook-id" in error["message"]
-    assert _counts(app) == counts
     warned = [r for r in caplog.records if r.levelname == "WARNING" and "msg_reused" in r.message]
     assert warned and "iv-2" in warned[0].message
+    # Nothing applied; recorded for staff on the intervention the id was first used for,
+    # once however often the panel retries the refused delivery.
+    for _ in range(2):
+        _error(_post(app, other, signed_headers(other, msg_id="msg_reused")), 409)
+    intervention, events, tasks, deliveries, clients = _counts(app)
+    assert (intervention, events - 1, tasks, deliveries, clients) == counts
+    staff = app.test_client()
+    auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+    trail = staff.get("/api/v1/interventions/iv-1", headers=auth).json["events"]
+    [refused] = [e for e in trail if e["type"] == "webhook_refused"]
+    assert refused["actor"] == "panel"
+    assert refused["data"]["webhook_id"] == "msg_reused"
+    assert refused["data"]["refused_event"] == "intervention.completed"
+    assert refused["data"]["refused_intervention"] == "iv-2"
+    link = staff.post("/api/v1/staff/login-links", json={"admin": "Sam"}, headers=auth)
+    assert staff.post("/" + link.json["url"].split("/", 3)[3]).status_code == 303
+    page = staff.get("/staff/interventions/iv-1").get_data(as_text=True)
+    assert "msg_reused" in page and ("webhook-id" in page or "identifiant" in page)
+    counts = _counts(app)
     # The same event sent again (re-encoded, with a new envelope timestamp) is a redelivery.
     again = json.dumps(json.loads(first) | {"timestamp": "2026-11-26T10:00:00Z"}, indent=1)
     answer = _post(app, again, signed_headers(again, msg_id="msg_reused"))

@@ -106,7 +106,7 @@ def test_a_broken_checkout_holds_the_mail_and_tells_the_technician_first(
 
     site.page("/checkout/", "<h1>Internal Server Error</h1>", status=500)
     completed = complete(client).json
-    assert completed["deadline_at"] == (clock.current + timedelta(hours=24)).isoformat()
+    assert completed["deadline_at"] is None  # no deadline runs before the client is told
     run_due(app)
 
     # The technician knows, in the ticket; the client has not been mailed.
@@ -141,11 +141,14 @@ def test_a_broken_checkout_holds_the_mail_and_tells_the_technician_first(
     answer = client.post("/api/v1/interventions/iv-1/mail/release", headers=AUTH)
     assert answer.status_code == 200, answer.json
     assert answer.json["mail_held"] is False
-    assert answer.json["deadline_at"] == (released_at + timedelta(hours=24)).isoformat()
-    assert answer.json["backup"]["expires_at"] == (released_at + timedelta(hours=48)).isoformat()
+    assert answer.json["validation_mail"]["state"] == "sending"
     release = [e for e in answer.json["events"] if e["type"] == "mail_released"]
     assert release[0]["actor"] == "staff" and release[0]["actor_name"] == "Sam"
     run_due(app)
+    # The window starts when the mail server accepts the released mail.
+    body = staff_view(client)
+    assert body["deadline_at"] == (released_at + timedelta(hours=24)).isoformat()
+    assert body["backup"]["expires_at"] == (released_at + timedelta(hours=48)).isoformat()
     [mail] = mailbox.received()
     assert "Page de commande : accessible, formulaire de commande présent" in text_of(mail)
     # The client's 24 hours start with this mail, and the mail says so.
@@ -396,12 +399,14 @@ def test_a_check_that_never_ends_does_not_keep_the_mail_forever(
     run_due(app)
     assert mailbox.received() == []
 
-    clock.advance(minutes=15)
+    mailed_at = clock.advance(minutes=15)
     run_due(app)
     [mail] = mailbox.received()
     assert "automatiquement" not in text_of(mail)  # nothing to list: no after snapshot
     body = staff_view(client)
-    assert body["deadline_at"] == (completed_at + timedelta(hours=24)).isoformat()
+    # The client's window counts from the mail, not from the end of the work.
+    assert completed_at < mailed_at
+    assert body["deadline_at"] == (mailed_at + timedelta(hours=24)).isoformat()
     assert any(e["type"] == "site_check_overdue" for e in body["events"])
 
     # The snapshot finishing late changes nothing for the client.

@@ -205,6 +205,8 @@ def _many(http: FlaskClient, clock: ManualClock, app: Flask | None = None) -> No
     clock.advance(days=2)
     start(http, "a2", ticket_id="T-2")
     complete(http, "a2")
+    if app is not None:
+        run_due(app)  # a2's mail goes out: its window opens
     begin(http, "a3", ticket_id="T-3", client={"id": "8", "email": "b@example.test", "name": "Bea"})
     clock.advance(hours=1)
     start(http, "a4", technician="Maya", ticket_id="T-4")

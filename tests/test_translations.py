@@ -251,6 +251,8 @@ def test_every_note_a_stored_task_may_hold_renders_in_each_language(app: Any) ->
             "mail",
             "since",
             "intervention",
+            "email",
+            "error",
         ]
     }
     with app.app_context():

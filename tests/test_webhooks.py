@@ -40,9 +40,11 @@ def test_completed_without_started_carries_the_start_fields(app: Any, client: An
     answer = send(client, "intervention.completed", data)
     assert answer.status_code == 200
     assert answer.json["state"] == "awaiting_validation"
-    # The window counts from the webhook's receipt (09:00 on the test clock), not from
-    # the panel's earlier `completed_at`.
-    assert answer.json["deadline_at"].startswith("2026-11-27T09:00:00")
+    # No deadline until the client is told; then it counts from the mail server's
+    # acceptance (09:00 on the test clock), not from the panel's earlier `completed_at`.
+    assert answer.json["deadline_at"] is None
+    run_due(app)
+    assert _stored(app, "iv-9").deadline_at.isoformat().startswith("2026-11-27T09:00:00")
 
 
 def _stored(app: Any, panel_id: str) -> Intervention:
@@ -62,16 +64,18 @@ def test_an_implausible_completed_at_never_shortens_the_window(
     answer = send(client, "intervention.completed", data)
     assert answer.status_code == 200
     assert answer.json["state"] == "awaiting_validation"
-    assert answer.json["deadline_at"] == (received + timedelta(hours=24)).isoformat()
+    run_due(app)  # the mail server accepts the validation request: the window opens
     stored = _stored(app, "iv-1")
+    assert stored.deadline_at == received + timedelta(hours=24)
     # Shown to the client and staff: never before the start, never after the receipt.
     assert stored.completed_at == started
     assert stored.backup_expires_at == received + timedelta(hours=48)
     # Without a start, and from the future: the receipt is the completion.
     for panel_id, when in (("iv-2", "1970-01-01T00:00:00Z"), ("iv-3", "2099-01-01T00:00:00Z")):
         data = {**started_data(panel_id), "summary": "Done", "completed_at": when}
-        answer = send(client, "intervention.completed", data)
-        assert answer.json["deadline_at"] == (received + timedelta(hours=24)).isoformat()
+        assert send(client, "intervention.completed", data).status_code == 200
+        run_due(app)
+        assert _stored(app, panel_id).deadline_at == received + timedelta(hours=24)
         assert _stored(app, panel_id).completed_at == received
     # Within the window's first day the client is not lapsed.
     clock.advance(hours=23)
@@ -220,11 +224,12 @@ def _trail_and_work(app: Any, panel_id: str) -> tuple[Any, list[Any], list[Any]]
         return (iv.state, iv.window_opened_at, iv.deadline_at, iv.backup_expires_at), trail, work
 
 
-def test_a_completion_that_creates_its_intervention_opens_the_window_at_once(
+def test_a_completion_that_creates_its_intervention_sends_the_request_at_once(
     backend: str, make_app: Any, clock: Any
 ) -> None:
-    # Without check URLs the window opens in the same request: on PostgreSQL in the
-    # INSERT that creates the intervention, elsewhere by its UPDATE afterwards.
+    # Without check URLs the request is scheduled in the same request: on PostgreSQL in
+    # the INSERT that creates the intervention, elsewhere by its UPDATE afterwards. The
+    # window opens when the mail server accepts the mail.
     app = make_app(SITE_CHECK_ENABLED=False, STAFF_LANGUAGE="en")
     client = app.test_client()
     data = {**started_data("iv-new"), "summary": "Fixed"}
@@ -232,18 +237,28 @@ def test_a_completion_that_creates_its_intervention_opens_the_window_at_once(
     assert answer.status_code == 200, answer.json
     now = clock.now()
     (state, opened, deadline, expires), trail, work = _trail_and_work(app, "iv-new")
-    assert (state, opened) == ("awaiting_validation", now)
+    assert (state, opened, deadline, expires) == ("awaiting_validation", None, None, None)
     assert answer.json == {
         "id": "iv-new",
         "state": "awaiting_validation",
         "eligible": True,
-        "deadline_at": deadline.isoformat(),
+        "deadline_at": None,
     }
     backup = {"implicit": True, "backup_reference": "bk-iv-new"}
     assert trail == [
         ("start", None, "in_progress", "panel", backup),
         ("complete", "in_progress", "awaiting_validation", "panel", {}),
     ]
+    assert [(kind, action, payload["template"]) for kind, action, payload, _, _ in work] == [
+        ("mail", "send_mail", "completion_request")
+    ]
+
+    accepted = clock.advance(seconds=3)
+    run_due(app)
+    (state, opened, deadline, expires), trail, work = _trail_and_work(app, "iv-new")
+    assert (state, opened) == ("awaiting_validation", accepted)
+    assert (deadline, expires) == (accepted + timedelta(hours=24), accepted + timedelta(hours=48))
+    assert [row[0] for row in trail][2:] == ["mail_sent"]
     template = [(kind, action, payload.get("template")) for kind, action, payload, _, _ in work]
     assert template == [
         ("mail", "send_mail", "completion_request"),
@@ -252,7 +267,7 @@ def test_a_completion_that_creates_its_intervention_opens_the_window_at_once(
         ("due", "expire_backup", None),
         ("panel", "add_ticket_note", None),
     ]
-    assert {row[3] for row in work} == {"pending"}
+    assert [row[3] for row in work][0] == "done" and now < accepted
     assert [row[4] for row in work if row[1] in ("lapse", "expire_backup")] == [deadline, expires]
     with app.app_context():
         iv = db.session.scalar(db.select(Intervention))

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, select
 from .. import outbox
 from ..database import insert_for
 from ..formatting import format_datetime
-from ..models import Client, Intervention, db
+from ..models import Client, Event, Intervention, db
 from ..site_check_http import check_urls_for
 from . import states
 from .eligibility import flag_ineligible
@@ -84,9 +84,26 @@ def _window_is(window: MailWindow) -> ColumnElement[bool]:
     """The SQL for "the mail window is in this state" (states.mail_window in SQL)."""
     if window == MailWindow.OPEN:
         return Intervention.window_opened_at.is_not(None)
+    closed = Intervention.window_opened_at.is_(None)
+    if window in (MailWindow.SENDING, MailWindow.FAILED):
+        failed = Intervention.mail_failed_at.is_not(None)
+        sent = Intervention.mail_queued_at.is_not(None)
+        return and_(closed, sent, failed if window == MailWindow.FAILED else ~failed)
     held = Intervention.mail_held_at.is_not(None)
     return and_(
-        Intervention.window_opened_at.is_(None), held if window == MailWindow.HELD else ~held
+        closed,
+        Intervention.mail_queued_at.is_(None),
+        held if window == MailWindow.HELD else ~held,
+    )
+
+
+def window_of(intervention: Intervention) -> MailWindow:
+    """The state of the intervention's mail window (states.MailWindow)."""
+    return states.mail_window(
+        queued=intervention.mail_queued_at is not None,
+        held=intervention.mail_held_at is not None,
+        opened=intervention.window_opened_at is not None,
+        failed=intervention.mail_failed_at is not None,
     )
 
 
@@ -188,15 +205,16 @@ def start(data: dict[str, Any], now: datetime) -> Intervention:
 
 
 def complete(data: dict[str, Any], now: datetime) -> Intervention:
-    """Record the end of the work and open the client's validation window.
+    """Record the end of the work and send the client the validation request.
 
     The panel's `completed_at` is recorded, clamped between the intervention's start (the
-    receipt itself when it was never started) and the receipt (`now`). The deadline
-    (now + VALIDATION_WINDOW) and the backup's expiry (now + BACKUP_RETENTION) count from
-    the receipt, never from `completed_at`: a late delivery or a wrong clock on the panel
-    cannot shorten the client's window. Without check URLs the window opens at once
-    (`_open_window`: the mail, reminders, lapse, expiry, ticket note). With them, the
-    site check's after snapshot comes first, and the window opens once it is known
+    receipt itself when it was never started) and the receipt (`now`). No deadline runs
+    yet: the window (VALIDATION_WINDOW) and the backup's retention (BACKUP_RETENTION)
+    count from the moment the mail server accepts the validation request
+    (`mail_accepted`), never from `completed_at`, so a late delivery, a wrong clock on
+    the panel or a mail that never arrives cannot shorten the client's window. Without
+    check URLs the request is sent at once (`_send_request`). With them, the site
+    check's after snapshot comes first, and the request goes once it is known
     (`site_checked`), or after SITE_CHECK_MAIL_WAIT if it never ends
     (`site_check_overdue`). Raises TransitionError unless the intervention is in
     progress (or unknown, when `data` carries the fields of a start).
@@ -204,12 +222,7 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
     intervention = get_by_panel_id(data["id"])
     earliest = (intervention.started_at if intervention is not None else None) or now
     completed_at = min(max(data.get("completed_at") or now, earliest), now)
-    values: dict[str, Any] = {
-        "completed_at": completed_at,
-        "deadline_at": now + _setting("VALIDATION_WINDOW"),
-        "backup_expires_at": now + _setting("BACKUP_RETENTION"),
-        "summary": data.get("summary"),
-    }
+    values: dict[str, Any] = {"completed_at": completed_at, "summary": data.get("summary")}
     if intervention is None:
         missing = [key for key in ("ticket_id", "client") if not data.get(key)]
         if missing:
@@ -239,13 +252,11 @@ def complete(data: dict[str, Any], now: datetime) -> Intervention:
             to_state=State.AWAITING_VALIDATION,
         )
     else:
-        if intervention.backup_state == BackupState.NONE:
-            del values["backup_expires_at"]
         _transition(intervention, "complete", PANEL, now, **values)
         # A before snapshot not taken yet would show the site after the work: drop it.
         outbox.cancel_pending(intervention, states.DROPPED_BY["complete"], now)
     if not intervention.check_urls:
-        _open_window(intervention, "open", now)
+        _send_request(intervention, "send", now)
         return intervention
     outbox.schedule(intervention, "site", "site_snapshot", {"phase": "after"}, now, now)
     wait = now + _setting("SITE_CHECK_MAIL_WAIT")
@@ -271,10 +282,55 @@ def cancel(panel_id: str, reason: str | None, actor: Actor, now: datetime) -> In
     return intervention
 
 
+def delivery_refused(
+    panel_ids: list[str],
+    webhook_id: str,
+    event_type: str,
+    refused_for: str,
+    digest: str,
+    now: datetime,
+) -> int:
+    """Record, for staff, a panel event refused because its `webhook-id` was already used
+    for another event; return how many interventions it was recorded on.
+
+    Each known intervention of `panel_ids` (the one the id was first used for, the one
+    the refused event names) gets a `webhook_refused` event naming the webhook-id and
+    the refused event, so staff see that an event of the panel never took effect. Changes
+    no state. Safe to repeat: the panel retrying the same refused delivery adds nothing.
+    """
+    recorded = 0
+    for panel_id in dict.fromkeys(panel_ids):
+        intervention = get_by_panel_id(panel_id)
+        if intervention is None:
+            continue
+        known = db.session.scalars(
+            select(Event.data).where(
+                Event.intervention_id == intervention.id, Event.type == "webhook_refused"
+            )
+        )
+        if any(
+            data.get("webhook_id") == webhook_id and data.get("sha256") == digest for data in known
+        ):
+            continue
+        add_event(
+            intervention,
+            PANEL,
+            "webhook_refused",
+            now,
+            reason="webhook_id_reused",
+            webhook_id=webhook_id,
+            refused_event=event_type,
+            refused_intervention=refused_for,
+            sha256=digest,
+        )
+        recorded += 1
+    return recorded
+
+
 # --- the client's window ---------------------------------------------------------------
 
 
-def _open_window(
+def _send_request(
     intervention: Intervention,
     action: str,
     now: datetime,
@@ -282,24 +338,47 @@ def _open_window(
     note: str = "note.completed",
     **note_values: Any,
 ) -> bool:
-    """Open the client's validation window (states.MAIL_WINDOW `open` or `release`), once.
+    """Send the client the validation request (states.MAIL_WINDOW `send` or `release`), once.
 
-    Schedules the completion mail, a reminder per REMINDERS offset still ahead, the
-    lapse at the deadline, the backup expiry and a ticket note; records
-    `window_opened_at`. A released mail starts a new clock: deadline and backup expiry
-    count from now. Returns False (and does nothing) when the window is not in a state
-    the action starts from, so two openings cannot both schedule.
+    Schedules the completion mail and records `mail_queued_at`. The window itself opens
+    when the mail server accepts the mail (`mail_accepted`), which then writes the ticket
+    note `note` with `note_values` (carried by the mail's task) and the deadline. Returns
+    False (and does nothing) when the window is not in a state the action starts from, so
+    two sendings cannot both schedule.
     """
-    values: dict[str, Any] = {"window_opened_at": now, "mail_held_at": None}
-    if action == "release":
-        values["deadline_at"] = now + _setting("VALIDATION_WINDOW")
-        if intervention.backup_state != BackupState.NONE:
-            values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
+    values: dict[str, Any] = {"mail_queued_at": now, "mail_held_at": None}
     if not move(intervention, _window_allows(action), now, values):
         return False
-    deadline = intervention.deadline_at
-    assert deadline is not None
-    outbox.schedule(intervention, "mail", "send_mail", {"template": "completion_request"}, now, now)
+    payload = {"template": "completion_request", "note": note, "note_values": note_values}
+    outbox.schedule(intervention, "mail", "send_mail", payload, now, now)
+    return True
+
+
+def mail_accepted(
+    intervention: Intervention,
+    now: datetime,
+    note: str = "note.completed",
+    note_values: dict[str, Any] | None = None,
+) -> bool:
+    """The mail server accepted the validation request: the client's window opens now.
+
+    Sets the deadline (now + VALIDATION_WINDOW) and the backup's expiry (now +
+    BACKUP_RETENTION), schedules a reminder per REMINDERS offset still ahead, the lapse
+    at the deadline and the backup expiry, and writes the ticket note `note`. Returns
+    False (and does nothing) when the window is not waiting for this mail (open already,
+    the intervention decided or cancelled): safe to run twice.
+    """
+    deadline = now + _setting("VALIDATION_WINDOW")
+    values: dict[str, Any] = {
+        "window_opened_at": now,
+        "deadline_at": deadline,
+        "mail_failed_at": None,
+        "mail_error": None,
+    }
+    if intervention.backup_state != BackupState.NONE:
+        values["backup_expires_at"] = now + _setting("BACKUP_RETENTION")
+    if not move(intervention, _window_allows("accept"), now, values):
+        return False
     for left in _setting("REMINDERS"):
         due = deadline - left
         if due > now:
@@ -309,39 +388,57 @@ def _open_window(
     expires = intervention.backup_expires_at
     if expires is not None:
         outbox.schedule(intervention, "due", "expire_backup", {}, expires, now)
-    ticket_note(intervention, note, now, deadline=_staff_time(deadline), **note_values)
+    ticket_note(intervention, note, now, deadline=_staff_time(deadline), **(note_values or {}))
+    return True
+
+
+def mail_failed(intervention: Intervention, error: str, now: datetime) -> bool:
+    """The mail server refused the validation request for good: staff must act.
+
+    Records `mail_failed_at` and the server's answer, and writes a ticket note at once.
+    No deadline runs: the client is never lapsed, nor made ineligible by a late report,
+    for a request that never reached them, until staff resend it and it is accepted.
+    Returns False (and does nothing) when the window was not waiting for this mail.
+    """
+    values = {"mail_failed_at": now, "mail_error": error[:500]}
+    if not move(intervention, _window_allows("fail"), now, values):
+        return False
+    add_event(intervention, SYSTEM, "mail_failed", now, error=error[:500])
+    ticket_note(
+        intervention, "note.mail_failed", now, email=intervention.client.email, error=error[:500]
+    )
     return True
 
 
 def site_checked(intervention: Intervention, regressions: list[str], now: datetime) -> str:
-    """The after snapshot is known: open the validation window, or hold the client's mail.
+    """The after snapshot is known: send the validation request, or hold the client's mail.
 
     `regressions` are the staff-language lines of the pages that regressed. With none,
-    or with HOLD_MAIL_ON_REGRESSION off, the window opens now. With some, the technician
-    gets a ticket note at once; with HOLD_MAIL_ON_REGRESSION the mail is held
-    (`mail_held_at`) until staff release it (`release_mail`), and no deadline runs
-    meanwhile. A later snapshot (a repeat, a re-check) only adds the note. Returns what
-    became of the mail: `sent`, `held`, `already_sent`, `still_held` or `none`.
+    or with HOLD_MAIL_ON_REGRESSION off, the request goes out now (the window opens when
+    the mail server accepts it). With some, the technician gets a ticket note at once;
+    with HOLD_MAIL_ON_REGRESSION the mail is held (`mail_held_at`) until staff release it
+    (`release_mail`), and no deadline runs meanwhile. A later snapshot (a repeat, a
+    re-check) only adds the note. Returns what became of the mail: `sent`, `held`,
+    `already_sent`, `still_held` or `none`.
     """
     if intervention.state != State.AWAITING_VALIDATION:
         return "none"
     if regressions:
         add_event(intervention, SYSTEM, "site_regression", now, pages=len(regressions))
-    window = states.mail_window(
-        intervention.window_opened_at is not None, intervention.mail_held_at is not None
-    )
-    if window == MailWindow.OPEN:
+    window = window_of(intervention)
+    if window in (MailWindow.SENDING, MailWindow.FAILED, MailWindow.OPEN):
         mail = "already_sent"
     elif window == MailWindow.HELD:
         mail = "still_held"
     elif regressions and _setting("HOLD_MAIL_ON_REGRESSION"):
-        # The client's clock stops: no deadline, no backup expiry until the release.
-        held = {"mail_held_at": now, "deadline_at": None, "backup_expires_at": None}
+        # The client's clock has not started: no deadline, no backup expiry until the
+        # release and the mail server's acceptance.
+        held = {"mail_held_at": now}
         mail = "held" if move(intervention, _window_allows("hold"), now, held) else "none"
         if mail == "held":
             add_event(intervention, SYSTEM, "mail_held", now, pages=len(regressions))
     else:
-        mail = "sent" if _open_window(intervention, "open", now) else "none"
+        mail = "sent" if _send_request(intervention, "send", now) else "none"
     if regressions:
         ticket_note(
             intervention,
@@ -355,23 +452,24 @@ def site_checked(intervention: Intervention, regressions: list[str], now: dateti
 
 
 def site_check_overdue(intervention: Intervention, now: datetime) -> bool:
-    """The after snapshot did not end within SITE_CHECK_MAIL_WAIT: open the window without it.
+    """The after snapshot did not end within SITE_CHECK_MAIL_WAIT: send the request without it.
 
-    Does nothing (returns False) once the window is open or the mail held; safe to repeat.
+    Does nothing (returns False) once the request was sent or the mail held; safe to repeat.
     """
-    opened = _open_window(intervention, "open", now, note="sitecheck.note.timed_out")
+    opened = _send_request(intervention, "send", now, note="sitecheck.note.timed_out")
     if opened:
         add_event(intervention, SYSTEM, "site_check_overdue", now)
     return opened
 
 
 def release_mail(intervention: Intervention, actor: Actor, now: datetime) -> None:
-    """Staff release the mail a regression held: it goes out and the window starts now.
+    """Staff release the mail a regression held: it goes out, and the window starts when
+    the mail server accepts it.
 
     Raises TransitionError when no mail is held. Recorded with the staff member's name.
     """
     held_since = intervention.mail_held_at
-    released = held_since is not None and _open_window(
+    released = held_since is not None and _send_request(
         intervention, "release", now, note="sitecheck.note.released", staff=actor.name or "-"
     )
     if not released or held_since is None:
@@ -391,17 +489,33 @@ def recheck_site(intervention: Intervention, actor: Actor, now: datetime) -> Non
 
 
 def resend_mail(intervention: Intervention, actor: Actor, now: datetime) -> None:
-    """Send the client the mail that fits the current state again (new links)."""
+    """Send the client the mail that fits the current state again (new links).
+
+    A validation request the mail server refused for good goes out again, and the
+    client's window starts when the server accepts it (`mail_accepted`). Raises
+    TransitionError while the first request has not gone out (the site check runs, a
+    regression holds it, or the server has not accepted it yet).
+    """
     template = states.RESEND.get(intervention.state)
     if template is None:
         raise TransitionError("resend the mail of", intervention.state)
-    if intervention.state == State.AWAITING_VALIDATION and intervention.window_opened_at is None:
-        # Not sent yet: the site check runs, or a regression holds it (release it instead).
-        waiting = "held mail" if intervention.mail_held_at else "site check to finish"
-        state = f"{intervention.state} (waiting for its {waiting})"
-        raise TransitionError("resend the mail of", state)
+    payload: dict[str, Any] = {"template": template, "resend": True}
+    if intervention.state == State.AWAITING_VALIDATION:
+        window = window_of(intervention)
+        if window == MailWindow.FAILED:
+            again = {"mail_failed_at": None, "mail_error": None}
+            if not move(intervention, _window_allows("resend"), now, again):
+                raise TransitionError("resend the mail of", "a window that moved meanwhile")
+            payload["note"] = "note.mail_resent"
+            payload["note_values"] = {"staff": actor.name or "-"}
+        elif window != MailWindow.OPEN:
+            waiting = {
+                MailWindow.HELD: "held mail",
+                MailWindow.SENDING: "mail to be accepted by the mail server",
+            }.get(window, "site check to finish")
+            state = f"{intervention.state} (waiting for its {waiting})"
+            raise TransitionError("resend the mail of", state)
     add_event(intervention, actor, "mail_resend_requested", now, template=template)
-    payload = {"template": template, "resend": True}
     outbox.schedule(intervention, "mail", "send_mail", payload, now, now)
 
 
@@ -562,16 +676,28 @@ def hold_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool
 def release_backup(intervention: Intervention, actor: Actor, now: datetime) -> bool:
     """A held backup goes back to `kept`; past its retention it expires at once.
 
-    Returns False when it was not held (nothing changes).
+    While the client's window has not started (the validation email not yet accepted by
+    the mail server), neither has the retention: the backup is kept with no expiry, which
+    `mail_accepted` sets. Returns False when it was not held (nothing changes).
     """
     expires = intervention.backup_expires_at
-    if expires is None or expires < now:
-        expires = now
-    released = {"backup_state": states.BACKUP["release"].target, "backup_expires_at": expires}
+    waiting = (
+        intervention.state == State.AWAITING_VALIDATION
+        and window_of(intervention) != MailWindow.OPEN
+    )
+    if expires is None and waiting:
+        released: dict[str, Any] = {"backup_state": states.BACKUP["release"].target}
+    else:
+        if expires is None or expires < now:
+            expires = now
+        released = {"backup_state": states.BACKUP["release"].target, "backup_expires_at": expires}
     if not move(intervention, _backup_is("release"), now, released):
         return False
     add_event(intervention, actor, "backup_released", now, reference=intervention.backup_reference)
-    outbox.schedule(intervention, "due", "expire_backup", {}, expires, now)
+    if "backup_expires_at" in released:
+        outbox.schedule(
+            intervention, "due", "expire_backup", {}, released["backup_expires_at"], now
+        )
     return True
 
 

@@ -7,6 +7,17 @@ from typing import Any
 
 from .. import site_check
 from ..models import Intervention, SiteSnapshot
+from .lifecycle import window_of
+from .states import MailWindow, State
+
+# The validation request's state in the staff's JSON, by the state of the mail window.
+VALIDATION_MAIL: dict[MailWindow, str] = {
+    MailWindow.CHECKING: "not_sent",
+    MailWindow.HELD: "held",
+    MailWindow.SENDING: "sending",
+    MailWindow.FAILED: "failed",
+    MailWindow.OPEN: "accepted",
+}
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -47,5 +58,21 @@ def intervention_fields(
         # The site check (docs/site-check.md): [] when nothing is checked.
         "mail_held": iv.mail_held_at is not None,
         "mail_held_at": iso(iv.mail_held_at),
+        # The validation request: the window runs from its acceptance by the mail server.
+        "validation_mail": {
+            "state": validation_mail_state(iv),
+            "queued_at": iso(iv.mail_queued_at),
+            "accepted_at": iso(iv.window_opened_at),
+            "failed_at": iso(iv.mail_failed_at),
+            "error": iv.mail_error,
+        },
         "site_check": site_check.staff_json(iv, site_rows),
     }
+
+
+def validation_mail_state(iv: Intervention) -> str:
+    """Where the validation request stands: not_sent, held, sending, failed or accepted."""
+    window = window_of(iv)
+    if window == MailWindow.SENDING and iv.state != State.AWAITING_VALIDATION:
+        return "not_sent"  # cancelled before the server took it: it will not be sent
+    return VALIDATION_MAIL[window]

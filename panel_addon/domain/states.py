@@ -34,15 +34,19 @@ class BackupState(StrEnum):
 
 
 class MailWindow(StrEnum):
-    """The client's validation window, as the site check may hold it back.
+    """The client's validation window, which runs only once the client was told.
 
     `checking`: the after snapshot is being taken, the mail waits; `held`: a page
-    regressed and HOLD_MAIL_ON_REGRESSION holds the mail until staff release it (no
-    deadline runs); `open`: the mail went out and the deadline runs.
+    regressed and HOLD_MAIL_ON_REGRESSION holds the mail until staff release it;
+    `sending`: the validation request is on its way, not yet accepted by the mail server;
+    `failed`: the mail server refused it for good, staff must act (resend it); `open`:
+    the server accepted it and the deadline runs. No deadline runs before `open`.
     """
 
     CHECKING = "checking"
     HELD = "held"
+    SENDING = "sending"
+    FAILED = "failed"
     OPEN = "open"
 
 
@@ -95,11 +99,15 @@ BACKUP: dict[str, Move] = {
     "expire": _move({B.KEPT}, B.EXPIRED),
 }
 
-# The client's mail window: held by the site check, or open.
+# The client's mail window: held by the site check, sent, then open once the mail server
+# accepted the validation request (or failed, until staff resend it).
 MAIL_WINDOW: dict[str, Move] = {
-    "open": _move({W.CHECKING}, W.OPEN),
+    "send": _move({W.CHECKING}, W.SENDING),
     "hold": _move({W.CHECKING}, W.HELD),
-    "release": _move({W.HELD}, W.OPEN),
+    "release": _move({W.HELD}, W.SENDING),
+    "accept": _move({W.SENDING}, W.OPEN),
+    "fail": _move({W.SENDING}, W.FAILED),
+    "resend": _move({W.FAILED}, W.SENDING),
 }
 
 # A late report's review: `review` waits for staff, `auto` flags at once.
@@ -145,11 +153,14 @@ DROPPED_BY: dict[str, tuple[str, ...]] = {
 RESOLUTIONS = ("restored", "fixed", "no_fault")
 
 
-def mail_window(window_opened: bool, mail_held: bool) -> MailWindow:
-    """The window's state from the intervention's two times."""
-    if window_opened:
+def mail_window(*, queued: bool, held: bool, opened: bool, failed: bool) -> MailWindow:
+    """The window's state from the intervention's times: the request queued for sending,
+    held by the site check, accepted by the mail server (the window opened), refused."""
+    if opened:
         return MailWindow.OPEN
-    return MailWindow.HELD if mail_held else MailWindow.CHECKING
+    if queued:
+        return MailWindow.FAILED if failed else MailWindow.SENDING
+    return MailWindow.HELD if held else MailWindow.CHECKING
 
 
 def is_late(state: str, deadline_passed: bool) -> bool:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from .. import mailer, outbox
 from .. import site_check as checks
 from ..clock import now as clock_now
-from ..domain import mail_copies
-from ..domain.states import MAIL_WANTED, BackupState
+from ..domain import lifecycle, mail_copies
+from ..domain.states import MAIL_WANTED, BackupState, State
 from ..domain.trail import SYSTEM, add_event
 from ..formatting import format_datetime, format_duration
 from ..mail import MailSession, Message
@@ -34,7 +34,15 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
     def when(moment: datetime | None) -> str | None:
         return format_datetime(moment, language, tz, default_tz) if moment else None
 
-    left = intervention.deadline_at - now if intervention.deadline_at else None
+    deadline, backup_expires = intervention.deadline_at, intervention.backup_expires_at
+    told = _window_from_mail(intervention, config["VALIDATION_WINDOW"])
+    if intervention.state == State.AWAITING_VALIDATION and intervention.window_opened_at is None:
+        # The validation request itself: the window opens when the mail server accepts
+        # this message, so its deadline is at the earliest a window from now.
+        deadline, told = now + config["VALIDATION_WINDOW"], True
+        if intervention.backup_state == BackupState.KEPT:
+            backup_expires = now + config["BACKUP_RETENTION"]
+    left = deadline - now if deadline else None
     return {
         "company_name": config["COMPANY_NAME"],
         "support_url": config.get("SUPPORT_URL"),
@@ -45,17 +53,15 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "summary": intervention.summary,
         "ticket_id": intervention.ticket_id,
         "panel_id": intervention.panel_id,
-        "deadline": when(intervention.deadline_at),
+        "deadline": when(deadline),
         "window": format_duration(config["VALIDATION_WINDOW"], language),
-        "window_from_mail": _window_from_mail(intervention, config["VALIDATION_WINDOW"]),
+        "window_from_mail": told,
         "validate_url": link_url(intervention, "validate"),
         "report_url": link_url(intervention, "report"),
         "backup_reference": intervention.backup_reference,
         "backup_state": intervention.backup_state,
         "backup_expires": (
-            when(intervention.backup_expires_at)
-            if intervention.backup_state != BackupState.NONE
-            else None
+            when(backup_expires) if intervention.backup_state != BackupState.NONE else None
         ),
         "retention": format_duration(config["BACKUP_RETENTION"], language),
         # A reminder sent late (after an outage) never counts down past the deadline.
@@ -73,7 +79,8 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
 def _window_from_mail(intervention: Intervention, window: timedelta) -> bool:
     """Whether the client's time counts from the mail rather than from the end of the work.
 
-    So it does when staff released a mail the site check held: the window opened then.
+    So it does when the window opened well after the work ended (a mail the site check
+    held, the mail server refused a while): the window opened with the mail.
     """
     opened, deadline, completed = (
         intervention.window_opened_at,
@@ -120,6 +127,7 @@ class _Mail:
     intervention_id: int
     template: str
     message: Message
+    payload: dict[str, Any]
 
 
 def send_batch(batch: list[Task], lease: outbox.Lease, now: datetime) -> None:
@@ -153,7 +161,9 @@ def send_batch(batch: list[Task], lease: outbox.Lease, now: datetime) -> None:
             error = f"rendering failed: {type(exc).__name__}"
             outbox.mark_retry(task.id, task.attempts, now, error)
             continue
-        wanted.append(_Mail(task.id, task.attempts, intervention.id, template, message))
+        wanted.append(
+            _Mail(task.id, task.attempts, intervention.id, template, message, dict(task.payload))
+        )
     db.session.commit()
     unsent = list(wanted)
     try:
@@ -222,15 +232,32 @@ def _send_one(session: MailSession, mail: _Mail) -> None:
             smtp_reply=sent.reply,
         )
         mail_copies.keep(mail.intervention_id, sent.message_id, sent.sha256, sent.data, now)
+        if mail.template == "completion_request":
+            # Told at last: the client's window starts now (once, for a first request).
+            lifecycle.mail_accepted(
+                _intervention(mail),
+                now,
+                mail.payload.get("note") or "note.completed",
+                mail.payload.get("note_values") or {},
+            )
         outbox.mark_done(mail.task_id, now, {"message_id": sent.message_id})
     else:
         reason, error = refused
         add_event(
             mail.intervention_id, SYSTEM, "mail_refused", now, template=mail.template, error=error
         )
+        if mail.template == "completion_request":
+            # Never told: no deadline runs, and staff must know at once.
+            lifecycle.mail_failed(_intervention(mail), error, now)
         outbox.mark_failed(mail.task_id, mail.attempts, now, reason)
     # Committing right after each send keeps the window for a repeated mail to one message.
     db.session.commit()
+
+
+def _intervention(mail: _Mail) -> Intervention:
+    intervention = db.session.get(Intervention, mail.intervention_id)
+    assert intervention is not None  # the batch read it, and interventions are never deleted
+    return intervention
 
 
 def _smtp_error(exc: BaseException) -> str:

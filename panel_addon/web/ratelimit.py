@@ -5,7 +5,9 @@ RATE_LIMIT_WEBHOOKS, RATE_LIMIT_API), shared by every route of that group: one s
 limit on the group's blueprint. The client is `request.remote_addr`, which ProxyFix sets
 from X-Forwarded-For when the service sits behind TRUSTED_PROXIES of its own. The staff
 API, used from the panel's few servers, is counted per token instead, so one panel does
-not starve another's staff.
+not starve another's staff. A genuine link (its signature checks) is counted per link,
+and only bad or expired tokens per address: clients behind one address (an office, a
+carrier's NAT) are never locked out of their own link by someone there guessing tokens.
 
 When Redis is unreachable, Flask-Limiter counts the same limits in the process's memory
 and tries Redis again after a few seconds: the links never break because Redis is down.
@@ -21,6 +23,8 @@ from typing import cast
 
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
+
+from .. import tokens
 
 EXTENSION_KEY = "panel_addon.limiter"
 
@@ -43,10 +47,19 @@ def staff_token_or_ip() -> str:
     return client_ip()
 
 
+def link_or_ip() -> str:
+    """A genuine link's own budget (its token hashed: never the token in Redis), else the IP."""
+    args = request.view_args or {}
+    token, purpose = args.get("token"), args.get("purpose")
+    if isinstance(token, str) and isinstance(purpose, str) and tokens.genuine(token, purpose):
+        return "link:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    return client_ip()
+
+
 # Blueprint -> the setting holding its limit, and whom it counts. Routes of no group (the
 # health check, the OpenAPI description, static files) are not limited.
 GROUPS: dict[str, tuple[str, Callable[[], str]]] = {
-    "client_pages": ("RATE_LIMIT_LINKS", client_ip),
+    "client_pages": ("RATE_LIMIT_LINKS", link_or_ip),
     "webhooks": ("RATE_LIMIT_WEBHOOKS", client_ip),
     "staff_api": ("RATE_LIMIT_API", staff_token_or_ip),
     "evidence_keys": ("RATE_LIMIT_API", client_ip),

@@ -103,14 +103,15 @@ def _release(target: Target, values: dict[str, Any], actor: Actor, now: datetime
 
 
 def _window(iv: Intervention) -> MailWindow:
-    return states.mail_window(iv.window_opened_at is not None, iv.mail_held_at is not None)
+    return lifecycle.window_of(iv)
 
 
 def _mail_sent(iv: Intervention) -> bool:
     # Awaiting validation, the first mail goes out once the site check is done (or the
-    # held mail released): there is nothing to send again before that.
+    # held mail released): there is nothing to send again before the mail server took it
+    # or refused it for good.
     if iv.state == State.AWAITING_VALIDATION:
-        return _window(iv) == MailWindow.OPEN
+        return _window(iv) in (MailWindow.OPEN, MailWindow.FAILED)
     return iv.state in states.RESEND
 
 

@@ -81,6 +81,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "backup_expired": lazy_gettext("Backup expired"),
         "mail_sent": lazy_gettext("Mail sent"),
         "mail_refused": lazy_gettext("Mail refused"),
+        "mail_failed": lazy_gettext("Validation email not delivered"),
+        "webhook_refused": lazy_gettext("Panel event refused: its webhook-id was already used"),
         "mail_resend_requested": lazy_gettext("Mail to be sent again"),
         "panel_updated": lazy_gettext("Panel updated"),
         "client_ineligible": lazy_gettext("Client made not eligible"),

@@ -62,8 +62,9 @@ def filtered(args: Mapping[str, str]) -> Select[tuple[Intervention]]:
 
     Filters: `state` (comma list), `client`, `technician`, `ticket`, `late_report=true`,
     `review` (late-report review: pending, flagged, dismissed), `backup` (none, kept,
-    held, expired), `from` and `to` (start date, inclusive; a date is a whole day in
-    DEFAULT_TIMEZONE). Empty values are ignored. Raises FilterError.
+    held, expired), `mail=failed` (awaiting the client, whose validation email the mail
+    server refused for good), `from` and `to` (start date, inclusive; a date is a whole
+    day in DEFAULT_TIMEZONE). Empty values are ignored. Raises FilterError.
     """
     query = select(Intervention)
     if args.get("state"):
@@ -88,6 +89,10 @@ def filtered(args: Mapping[str, str]) -> Select[tuple[Intervention]]:
         if args["backup"] not in {b.value for b in BackupState}:
             raise FilterError(f"unknown backup state {args['backup']!r}", "backup")
         query = query.where(Intervention.backup_state == args["backup"])
+    if args.get("mail"):
+        if args["mail"] != "failed":
+            raise FilterError(f"unknown mail filter {args['mail']!r} (failed)", "mail")
+        query = query.where(_mail_failed())
     if (args.get("from") or "").strip():
         query = query.where(Intervention.started_at >= _day_start(args["from"], "from"))
     if (args.get("to") or "").strip():
@@ -96,6 +101,23 @@ def filtered(args: Mapping[str, str]) -> Select[tuple[Intervention]]:
         bound = _day_start(end, "to") + (timedelta(days=1) if len(end) == 10 else timedelta(0))
         query = query.where(Intervention.started_at < bound)
     return query
+
+
+def _mail_failed() -> Any:
+    return and_(
+        Intervention.state == State.AWAITING_VALIDATION,
+        Intervention.window_opened_at.is_(None),
+        Intervention.mail_failed_at.is_not(None),
+    )
+
+
+def failed_mail_count() -> int:
+    """How many clients await a validation email the mail server refused for good.
+
+    A range of the (state, ...) indexes: what is awaiting the client, not the history.
+    """
+    count = db.session.scalar(select(func.count()).select_from(Intervention).where(_mail_failed()))
+    return int(count or 0)
 
 
 def _whole(value: str | None, default: int | None) -> int | None:

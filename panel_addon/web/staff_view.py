@@ -61,7 +61,17 @@ from .staff_labels import LABELS, LOGIN_REFUSED
 bp = Blueprint("staff_view", __name__, url_prefix="/staff")
 
 PUBLIC_ENDPOINTS = ("staff_view.login", "staff_view.login_post")
-FILTER_KEYS = ("state", "client", "technician", "ticket", "from", "to", "late_report", "backup")
+FILTER_KEYS = (
+    "state",
+    "client",
+    "technician",
+    "ticket",
+    "from",
+    "to",
+    "late_report",
+    "backup",
+    "mail",
+)
 
 
 def init_app(app: Flask) -> None:
@@ -325,6 +335,7 @@ def index() -> Response:
         rows=rows,
         found=found,
         counts=staff_queries.state_counts(clock_now()),
+        failed_mails=staff_queries.failed_mail_count(),
         filters=args,
         filtering=any(args.get(k) for k in FILTER_KEYS),
         error=error,

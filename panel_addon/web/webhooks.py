@@ -357,6 +357,11 @@ def _redelivered(webhook_id: str, event_type: str, panel_id: str, digest: str) -
     delivery = db.session.get(WebhookDelivery, webhook_id)
     # A delivery recorded before migration 0006 has no digest: taken as a redelivery.
     if delivery is not None and delivery.event_sha256 not in (None, digest):
+        # For staff, on the interventions concerned: an event of the panel never applied.
+        first = delivery.intervention_panel_id
+        concerned = [panel_id] if first is None else [first, panel_id]
+        lifecycle.delivery_refused(concerned, webhook_id, event_type, panel_id, digest, clock_now())
+        db.session.commit()
         log.warning(
             "webhook %s refused: its id was already used for another event"
             " (first %s %s, now %s %s)",

@@ -54,6 +54,7 @@ $_ADDONLANG['check_signature_bad'] = 'The service refuses this module\'s signatu
 $_ADDONLANG['back_to_ticket'] = 'Back to the ticket';
 $_ADDONLANG['started'] = 'Intervention {id} started.';
 $_ADDONLANG['completed'] = 'Intervention {id} completed: the client is mailed and has until {deadline} to answer.';
+$_ADDONLANG['completed_mailing'] = 'Intervention {id} completed: the client is being mailed, and has the whole validation window from the moment the email is accepted by the mail server.';
 $_ADDONLANG['default_summary'] = 'Our technician completed the intervention described in your ticket.';
 $_ADDONLANG['unavailable'] = 'The intervention sign-off service is not answering right now; the ticket works as usual. Try again in a moment.';
 $_ADDONLANG['not_configured'] = 'Intervention sign-off is not configured yet: Setup > Addon Modules > Intervention sign-off > Configure.';

@@ -54,6 +54,7 @@ $_ADDONLANG['check_signature_bad'] = 'Le service refuse la signature de ce modul
 $_ADDONLANG['back_to_ticket'] = 'Retour au ticket';
 $_ADDONLANG['started'] = 'Intervention {id} commencée.';
 $_ADDONLANG['completed'] = 'Intervention {id} terminée : le client a reçu un e-mail et a jusqu\'au {deadline} pour répondre.';
+$_ADDONLANG['completed_mailing'] = 'Intervention {id} terminée : le client va recevoir un e-mail, et dispose de tout le délai de validation à partir du moment où le serveur de messagerie l’accepte.';
 $_ADDONLANG['default_summary'] = 'Notre technicien a terminé l\'intervention décrite dans votre ticket.';
 $_ADDONLANG['unavailable'] = 'Le service de validation des interventions ne répond pas pour l\'instant ; le ticket fonctionne normalement. Réessayez dans un moment.';
 $_ADDONLANG['not_configured'] = 'La validation des interventions n\'est pas encore configurée : Configuration > Modules complémentaires > Intervention sign-off > Configurer.';

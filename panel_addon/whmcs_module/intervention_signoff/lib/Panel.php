@@ -386,7 +386,12 @@ final class Panel
             if ($setStatus) {
                 $this->setTicketStatus($ticketId, $this->setting('status_awaiting'));
             }
-            $deadline = isset($answer['deadline_at']) ? $this->when((string) $answer['deadline_at']) : '';
+            // The client's window starts when the mail server accepts the validation email,
+            // usually a moment after this answer: no deadline to show yet.
+            if (empty($answer['deadline_at'])) {
+                return ['ok' => true, 'message' => $this->t('completed_mailing', ['id' => $id])];
+            }
+            $deadline = $this->when((string) $answer['deadline_at']);
             return ['ok' => true, 'message' => $this->t('completed', ['id' => $id, 'deadline' => $deadline])];
         } catch (\Throwable $e) {
             $this->log('complete', ['ticketid' => $ticketId], $e->getMessage());
