@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
 from . import outbox, queues
+from .whmcs_module import whmcs_module_command
 
 
 def init_app(app: Flask) -> None:
-    app.cli.add_command(sweep_command)
-    app.cli.add_command(simulate_command)
-    app.cli.add_command(check_command)
-    from .whmcs_module import whmcs_module_command
-
-    app.cli.add_command(whmcs_module_command)
+    for command in COMMANDS:
+        app.cli.add_command(command)
 
 
 @click.command("sweep")
@@ -147,18 +146,64 @@ def simulate_command(
         click.echo(f"the client's mail will appear at {base}/dev/outbox within a few seconds")
 
 
-def main() -> None:
-    from panel_addon import create_app
+# The service's own commands, on the app's CLI and on `panel-addon`.
+COMMANDS = (check_command, sweep_command, simulate_command, whmcs_module_command)
 
-    cli = FlaskGroup(
-        name="panel-addon",
-        create_app=create_app,
-        add_version_option=False,
-        load_dotenv=False,
+
+def command_group() -> click.Group:
+    """`panel-addon`: every command listed, and its help shown, without any setting.
+
+    The app (and so its settings) is built only when a command runs: a plain group whose
+    context carries Flask's ScriptInfo, rather than a FlaskGroup, which builds the app to
+    list the commands the app adds.
+    """
+    from flask.cli import ScriptInfo, routes_command, run_command, shell_command
+    from flask_migrate.cli import db as db_group
+
+    group = click.Group(
+        "panel-addon",
         help="Intervention sign-off: the service, its worker and its tools.",
+        context_settings={"obj": ScriptInfo(create_app=_create_app, load_dotenv_defaults=False)},
     )
-    from .whmcs_module import whmcs_module_command
+    click.version_option(package_name="intervention-signoff", prog_name="panel-addon")(group)
+    for command in (db_group, run_command, shell_command, routes_command, *COMMANDS):
+        group.add_command(_help_without_app(command))
+    # Commands other packages offer to Flask's CLI: the worker (which lives with the
+    # workers, so this package never imports it) and Flask-Limiter's `limiter`, which
+    # shows the rate limits in force and clears a client's.
+    for entry in entry_points(group="flask.commands"):
+        group.add_command(_help_without_app(entry.load()), entry.name)
+    return group
 
-    # Registered on the group itself, so writing the module needs no settings.
-    cli.add_command(whmcs_module_command)
-    cli.main(prog_name="panel-addon")
+
+def _create_app() -> Flask:
+    from panel_addon import create_app
+    from panel_addon.settings import SettingsError
+
+    try:
+        return create_app()
+    except SettingsError as exc:
+        raise click.ClickException(f"{exc} (docs/configuration.md)") from None
+
+
+def _help_without_app(command: click.Command) -> click.Command:
+    """The command, or for a group of Flask's CLI its subcommands in a plain group.
+
+    A Flask `AppGroup` builds the app before it reads its subcommand's arguments, so
+    `panel-addon db upgrade --help` would need every setting; each of its subcommands
+    builds the app itself when it runs.
+    """
+    if not isinstance(command, click.Group):
+        return command
+    return click.Group(
+        command.name,
+        commands={name: _help_without_app(sub) for name, sub in command.commands.items()},
+        help=command.help,
+        short_help=command.short_help,
+    )
+
+
+def main() -> None:
+    # Flask's server and `app.run` look for this to know they were started by a CLI.
+    os.environ["FLASK_RUN_FROM_CLI"] = "true"
+    command_group().main(prog_name="panel-addon")
