@@ -167,12 +167,12 @@ def command_group() -> click.Group:
     )
     click.version_option(package_name="intervention-signoff", prog_name="panel-addon")(group)
     for command in (db_group, run_command, shell_command, routes_command, *COMMANDS):
-        group.add_command(_help_without_app(command))
+        group.add_command(command)
     # Commands other packages offer to Flask's CLI: the worker (which lives with the
     # workers, so this package never imports it) and Flask-Limiter's `limiter`, which
     # shows the rate limits in force and clears a client's.
     for entry in entry_points(group="flask.commands"):
-        group.add_command(_help_without_app(entry.load()), entry.name)
+        group.add_command(entry.load(), entry.name)
     return group
 
 
@@ -184,23 +184,6 @@ def _create_app() -> Flask:
         return create_app()
     except SettingsError as exc:
         raise click.ClickException(f"{exc} (docs/configuration.md)") from None
-
-
-def _help_without_app(command: click.Command) -> click.Command:
-    """The command, or for a group of Flask's CLI its subcommands in a plain group.
-
-    A Flask `AppGroup` builds the app before it reads its subcommand's arguments, so
-    `panel-addon db upgrade --help` would need every setting; each of its subcommands
-    builds the app itself when it runs.
-    """
-    if not isinstance(command, click.Group):
-        return command
-    return click.Group(
-        command.name,
-        commands={name: _help_without_app(sub) for name, sub in command.commands.items()},
-        help=command.help,
-        short_help=command.short_help,
-    )
 
 
 def main() -> None:

@@ -205,6 +205,9 @@ def validate(config: dict[str, Any]) -> None:
             f"{ENV_PREFIX}_WHMCS_URL, WHMCS_IDENTIFIER and WHMCS_SECRET go together: "
             "set all three or none"
         )
+    if not config.get("SUPPORT_URL") and config.get("WHMCS_URL"):
+        # The panel's own page for a new ticket: where a client with a broken link goes.
+        config["SUPPORT_URL"] = f"{str(config['WHMCS_URL']).rstrip('/')}/submitticket.php"
     public = str(config["PUBLIC_URL"])
     if not public.startswith(("http://", "https://")):
         raise SettingsError(f"{ENV_PREFIX}_PUBLIC_URL must start with http:// or https://")

@@ -202,18 +202,24 @@ def client_lines(intervention: Intervention, language: str) -> list[dict[str, st
     """What the client's mail and link page list: `{"label", "outcome"}` per checked page.
 
     From the latest after snapshot; empty when there is none (no check, or not finished).
+    A page that failed before the intervention as well "could not be checked" (it says
+    nothing about the intervention); a page that got worse says what to do about it.
     """
     if not intervention.check_urls:
         return []
     lines = []
     for page in pages(intervention):
-        if page["after"] is not None:
-            lines.append(
-                {
-                    "label": label(page["url"], language),
-                    "outcome": outcome(page["after"].result, language),
-                }
-            )
+        if page["after"] is None:
+            continue
+        result = page["after"].result
+        with force_locale(language):
+            if page["note"] == "failing_before" and is_failing(result):
+                said = str(words.OUTCOMES["not_checked"])
+            else:
+                said = _outcome(result)
+            if page["verdict"] == "regressed":
+                said = words.REGRESSION_ADVICE % {"outcome": said}
+        lines.append({"label": label(page["url"], language), "outcome": said})
     return lines
 
 

@@ -49,7 +49,6 @@ def test_the_help_lists_every_command_of_the_readme_without_settings(tmp_path: P
     "command",
     [
         "db",
-        "db upgrade",
         "run",
         "worker",
         "check",
@@ -57,8 +56,6 @@ def test_the_help_lists_every_command_of_the_readme_without_settings(tmp_path: P
         "simulate",
         "whmcs-module",
         "limiter",
-        "limiter limits",
-        "limiter clear",
     ],
 )
 def test_each_commands_help_needs_no_setting(command: str, tmp_path: Path) -> None:
