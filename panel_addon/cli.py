@@ -70,10 +70,23 @@ def check_command() -> None:
         sys.exit(1)
 
 
+# The demo clients, by language: each demo gets a new client of its own.
+DEMO_CLIENTS = {"fr": "Camille Martin", "en": "Sofia Rossi"}
+
+
 @click.command("simulate")
 @click.option("--url", default=None, help="Base URL of the running service (PUBLIC_URL).")
-@click.option("--client-email", default="client@example.test", show_default=True)
-@click.option("--language", default="fr", show_default=True)
+@click.option(
+    "--language",
+    default="fr",
+    show_default=True,
+    help="The client's language (fr, en, or one a host added).",
+)
+@click.option(
+    "--client-email",
+    default=None,
+    help="The client's address (a new demo client's by default: client-<n>@example.test).",
+)
 @click.option(
     "--event",
     type=click.Choice(["flow", "started", "completed", "cancelled"]),
@@ -84,7 +97,7 @@ def check_command() -> None:
 @click.option("--id", "panel_id", default=None, help="Intervention id (random by default).")
 @with_appcontext
 def simulate_command(
-    url: str | None, client_email: str, language: str, event: str, panel_id: str | None
+    url: str | None, client_email: str | None, language: str, event: str, panel_id: str | None
 ) -> None:
     """Play the panel: send signed webhooks for an intervention to the running service."""
     from standardwebhooks.webhooks import Webhook
@@ -94,18 +107,19 @@ def simulate_command(
         raise click.ClickException("PANEL_ADDON_WEBHOOK_SECRET is not set")
     base = (url or current_app.config["PUBLIC_URL"]).rstrip("/")
     panel_id = panel_id or f"demo-{secrets.token_hex(3)}"
+    client_id = str(1000 + secrets.randbelow(9000))
     now = datetime.now(UTC)
     started = {
         "id": panel_id,
         "ticket_id": str(1000 + secrets.randbelow(9000)),
         "client": {
-            "id": "42",
-            "email": client_email,
-            "name": "Camille Martin",
+            "id": client_id,
+            "email": client_email or f"client-{client_id}@example.test",
+            "name": DEMO_CLIENTS.get(language, DEMO_CLIENTS["en"]),
             "language": language,
         },
-        "site": "boutique-camille.example",
-        "technician": "Alex (support)",
+        "site": "boutique-camille.example" if language == "fr" else "rossi-design.example",
+        "technician": "Alex",
         "backup": {"reference": f"backup-{panel_id}", "created_at": now.isoformat()},
     }
     completed = {
@@ -144,10 +158,17 @@ def simulate_command(
             raise click.ClickException(f"cannot reach {base}: {exc.reason}") from None
     if current_app.config["MAIL_BACKEND"] == "outbox":
         click.echo(f"the client's mail will appear at {base}/dev/outbox within a few seconds")
+    if current_app.config["ENV"] == "development":
+        click.echo(f"the staff view: {base}/dev/staff (or make staff)")
 
 
 # The service's own commands, on the app's CLI and on `panel-addon`.
-COMMANDS = (check_command, sweep_command, simulate_command, whmcs_module_command)
+COMMANDS = (
+    check_command,
+    sweep_command,
+    simulate_command,
+    whmcs_module_command,
+)
 
 
 def command_group() -> click.Group:
@@ -168,9 +189,9 @@ def command_group() -> click.Group:
     click.version_option(package_name="intervention-signoff", prog_name="panel-addon")(group)
     for command in (db_group, run_command, shell_command, routes_command, *COMMANDS):
         group.add_command(command)
-    # Commands other packages offer to Flask's CLI: the worker (which lives with the
-    # workers, so this package never imports it) and Flask-Limiter's `limiter`, which
-    # shows the rate limits in force and clears a client's.
+    # Commands offered to Flask's CLI by entry points: the worker and `staff-link` (which
+    # live in the layers above, which this module does not import) and Flask-Limiter's
+    # `limiter`, which shows the rate limits in force and clears a client's.
     for entry in entry_points(group="flask.commands"):
         group.add_command(entry.load(), entry.name)
     return group

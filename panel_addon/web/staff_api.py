@@ -15,6 +15,7 @@ from ..clock import now as clock_now
 from ..domain import lifecycle
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from ..domain.trail import Actor
+from ..i18n import normalise_language
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
 from . import staff_actions, staff_login, staff_queries
 from .errors import ApiError
@@ -183,8 +184,10 @@ def login_link() -> tuple[Response, int]:
         admin = staff_login.clean_admin(body.get("admin"))
     except ValueError as exc:
         raise ApiError(422, "invalid_payload", str(exc), field="admin") from None
+    # The WHMCS admin's language (`french`, `fr`...), when it is one the service speaks.
+    language = normalise_language(str(body["language"])) if body.get("language") else None
     try:
-        url, max_age = staff_login.make_link(admin, target)
+        url, max_age = staff_login.make_link(admin, target, language)
     except ValueError as exc:
         field = "intervention" if body.get("intervention") else "client"
         raise ApiError(422, "invalid_payload", str(exc), field=field) from None
