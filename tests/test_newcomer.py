@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import pty
 import secrets
 import select as io_select
@@ -24,6 +25,7 @@ from .browser_support import serve
 from .conftest import REDIS_URL
 from .flow import complete, run_due, start
 from .support import STAFF_TOKEN, free_port
+from .typography import problems
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "panel-addon"
@@ -94,6 +96,13 @@ def test_the_staff_view_follows_the_admins_language_and_translates_every_detail(
     for raw in ("check urls", "message id", "backup reference", "Site snapshot"):
         assert raw not in french, raw
     assert "<b>message ID</b>" in english
+    # French typography on the staff's pages too: what the service writes, not the mail
+    # server's own reply it quotes.
+    body = re.sub(r"250 [^<]*", "", french.split("<main", 1)[1])
+    assert problems(body, markup=True) == []
+    listing = http.get("/staff/").get_data(as_text=True)
+    assert '<html lang="fr"' in listing
+    assert problems(listing.split("<main", 1)[1], markup=True) == []
 
 
 def test_simulate_in_development_needs_no_secret_and_makes_a_new_client_each_time(
