@@ -167,10 +167,6 @@ def _first_screen(page: Any, what: str, locator: Any, found: dict[str, float]) -
     assert found[what] <= PHONE[1], f"{what} ends at {found[what]:.0f} px"
 
 
-# The positions measured, printed at the end of the module (pytest -s) for the report.
-MEASURED: dict[str, dict[str, float]] = {}
-
-
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("template", ["completion_request", "reminder"])
 def test_the_asking_mails_show_who_what_the_deadline_and_both_answers_on_the_first_screen(
@@ -192,7 +188,6 @@ def test_the_asking_mails_show_who_what_the_deadline_and_both_answers_on_the_fir
     assert "9:00" in deadline.inner_text() and "CET" in deadline.inner_text()
     _first_screen(page, "validate", page.locator("a[href$='/validate']"), found)
     _first_screen(page, "report", page.locator("a[href$='/report']"), found)
-    MEASURED[f"mail {template} {language}"] = found
     _shoot(page, shots, f"mail-{template.replace('_', '-')}-{language}-phone")
     page.context.close()
 
@@ -243,7 +238,6 @@ def test_the_link_pages_show_the_action_on_the_first_screen(
     _first_screen(page, "who and where", page.locator("p.lead"), found)
     _first_screen(page, "deadline", page.locator("p.deadline"), found)
     _first_screen(page, "action", page.get_by_role("button", name=button[language]), found)
-    MEASURED[f"page {purpose} {language}"] = found
     _shoot(page, shots, f"page-{purpose}-{language}-phone")
     page.context.close()
 
@@ -316,9 +310,3 @@ def test_the_last_minute_reads_naturally(site: dict[str, Any]) -> None:
     assert "Il ne vous reste plus qu’une minute." in one.text
     assert "Il vous reste 2 heures." in two.text
     assert "You have only one minute left." in english.text
-
-
-def test_print_the_measures() -> None:
-    """The positions measured above (the bottom of each thing, in px at 375×667)."""
-    for what, found in MEASURED.items():
-        print(what, {key: round(value) for key, value in found.items()})
