@@ -214,3 +214,18 @@ def _read_until(fd: int, wanted: bytes, timeout: float) -> bytes:
         if wanted and wanted in out:
             return out
     return out
+
+
+def test_the_outbox_mail_links_to_the_clients_pages(make_app: Any) -> None:
+    app = make_app(ENV="development", MAIL_BACKEND="outbox", SITE_CHECK_ENABLED=False)
+    http = app.test_client()
+    assert start(http, "iv-1").status_code == 200
+    assert complete(http, "iv-1").status_code == 200
+    run_due(app)
+
+    listing = http.get("/dev/outbox/").get_data(as_text=True)
+    [name] = re.findall(r'href="/dev/outbox/([^"/]+\.eml)"', listing)
+    mail = http.get(f"/dev/outbox/{name}").get_data(as_text=True)
+
+    # A newcomer follows the link from the mail as shown: it is a link.
+    assert re.search(r'<a href="https?://[^"]+/i/[^"]+/validate"', mail)
