@@ -184,16 +184,14 @@ def test_ctrl_c_ends_make_run_quietly(tmp_path: Path) -> None:
         out += _read_until(fd, b"", timeout=30)
     finally:
         # However it went, nothing of it outlives the test.
-        os.killpg(pid, signal.SIGTERM) if _alive(pid) else None
-        os.waitpid(pid, 0)
+        ended, _ = os.waitpid(pid, os.WNOHANG)
+        if not ended:
+            os.killpg(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
         os.close(fd)
     said = out.decode("utf-8", "replace")
     assert "Press CTRL+C" in said, said[-2000:]
     assert "make: ***" not in said and "Error" not in said.split("Press CTRL+C", 1)[1]
-
-
-def _alive(pid: int) -> bool:
-    return os.waitpid(pid, os.WNOHANG) == (0, 0)
 
 
 def _read_until(fd: int, wanted: bytes, timeout: float) -> bytes:
