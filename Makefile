@@ -1,5 +1,7 @@
-# The README's commands. `make run`: the service for development; `make test`: the tests;
-# `make translations`: the gettext catalogs after a text changed (docs/deployment.md).
+# The README's commands. `make run`: the service for development; `make demo`: play the
+# panel (`make demo language=en`); `make staff`: a link into the staff view; `make test`:
+# the tests; `make screenshots`: the pictures in docs/screenshots/; `make translations`:
+# the gettext catalogs after a text changed (docs/deployment.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +9,10 @@ CATALOGS := panel_addon/translations
 # The compiled catalogs: built by the install (setup.py), rebuilt here when a .po changes.
 MO := $(patsubst %.po,%.mo,$(wildcard $(CATALOGS)/*/LC_MESSAGES/messages.po))
 
-.PHONY: run test lint demo install translations
+.PHONY: run test lint demo staff screenshots install translations
+
+# The demo client's language: make demo language=en
+language ?= fr
 
 $(BIN)/panel-addon: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +36,15 @@ run: install
 	scripts/dev
 
 demo: install
-	scripts/dev demo
+	scripts/dev demo $(language)
+
+staff: install
+	scripts/dev staff
+
+# Every client mail and page, and the staff view, at 375 px and desktop, FR and EN.
+screenshots: install
+	scripts/services
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/test_client_screens.py tests/test_staff_browser.py
 
 test: install
 	scripts/services --postgres

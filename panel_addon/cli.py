@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
 from . import outbox, queues
 from .clock import now as clock_now
+from .whmcs_module import whmcs_module_command
 
 
 def init_app(app: Flask) -> None:
-    app.cli.add_command(sweep_command)
-    app.cli.add_command(simulate_command)
-    app.cli.add_command(check_command)
-    app.cli.add_command(evidence_group)
-    from .whmcs_module import whmcs_module_command
-
-    app.cli.add_command(whmcs_module_command)
+    for command in COMMANDS:
+        app.cli.add_command(command)
 
 
 @click.command("sweep")
@@ -179,10 +177,23 @@ def evidence_new_key_command() -> None:
     )
 
 
+# The demo clients, by language: each demo gets a new client of its own.
+DEMO_CLIENTS = {"fr": "Camille Martin", "en": "Sofia Rossi"}
+
+
 @click.command("simulate")
 @click.option("--url", default=None, help="Base URL of the running service (PUBLIC_URL).")
-@click.option("--client-email", default="client@example.test", show_default=True)
-@click.option("--language", default="fr", show_default=True)
+@click.option(
+    "--language",
+    default="fr",
+    show_default=True,
+    help="The client's language (fr, en, or one a host added).",
+)
+@click.option(
+    "--client-email",
+    default=None,
+    help="The client's address (a new demo client's by default: client-<n>@example.test).",
+)
 @click.option(
     "--event",
     type=click.Choice(["flow", "started", "completed", "cancelled"]),
@@ -193,7 +204,7 @@ def evidence_new_key_command() -> None:
 @click.option("--id", "panel_id", default=None, help="Intervention id (random by default).")
 @with_appcontext
 def simulate_command(
-    url: str | None, client_email: str, language: str, event: str, panel_id: str | None
+    url: str | None, client_email: str | None, language: str, event: str, panel_id: str | None
 ) -> None:
     """Play the panel: send signed webhooks for an intervention to the running service."""
     from standardwebhooks.webhooks import Webhook
@@ -203,18 +214,19 @@ def simulate_command(
         raise click.ClickException("PANEL_ADDON_WEBHOOK_SECRET is not set")
     base = (url or current_app.config["PUBLIC_URL"]).rstrip("/")
     panel_id = panel_id or f"demo-{secrets.token_hex(3)}"
+    client_id = str(1000 + secrets.randbelow(9000))
     now = datetime.now(UTC)
     started = {
         "id": panel_id,
         "ticket_id": str(1000 + secrets.randbelow(9000)),
         "client": {
-            "id": "42",
-            "email": client_email,
-            "name": "Camille Martin",
+            "id": client_id,
+            "email": client_email or f"client-{client_id}@example.test",
+            "name": DEMO_CLIENTS.get(language, DEMO_CLIENTS["en"]),
             "language": language,
         },
-        "site": "boutique-camille.example",
-        "technician": "Alex (support)",
+        "site": "boutique-camille.example" if language == "fr" else "rossi-design.example",
+        "technician": "Alex",
         "backup": {"reference": f"backup-{panel_id}", "created_at": now.isoformat()},
     }
     completed = {
@@ -253,22 +265,57 @@ def simulate_command(
             raise click.ClickException(f"cannot reach {base}: {exc.reason}") from None
     if current_app.config["MAIL_BACKEND"] == "outbox":
         click.echo(f"the client's mail will appear at {base}/dev/outbox within a few seconds")
+    if current_app.config["ENV"] == "development":
+        click.echo(f"the staff view: {base}/dev/staff (or make staff)")
+
+
+# The service's own commands, on the app's CLI and on `panel-addon`.
+COMMANDS = (
+    check_command,
+    sweep_command,
+    simulate_command,
+    evidence_group,
+    whmcs_module_command,
+)
+
+
+def command_group() -> click.Group:
+    """`panel-addon`: every command listed, and its help shown, without any setting.
+
+    The app (and so its settings) is built only when a command runs: a plain group whose
+    context carries Flask's ScriptInfo, rather than a FlaskGroup, which builds the app to
+    list the commands the app adds.
+    """
+    from flask.cli import ScriptInfo, routes_command, run_command, shell_command
+    from flask_migrate.cli import db as db_group
+
+    group = click.Group(
+        "panel-addon",
+        help="Intervention sign-off: the service, its worker and its tools.",
+        context_settings={"obj": ScriptInfo(create_app=_create_app, load_dotenv_defaults=False)},
+    )
+    click.version_option(package_name="intervention-signoff", prog_name="panel-addon")(group)
+    for command in (db_group, run_command, shell_command, routes_command, *COMMANDS):
+        group.add_command(command)
+    # Commands offered to Flask's CLI by entry points: the worker and `staff-link` (which
+    # live in the layers above, which this module does not import) and Flask-Limiter's
+    # `limiter`, which shows the rate limits in force and clears a client's.
+    for entry in entry_points(group="flask.commands"):
+        group.add_command(entry.load(), entry.name)
+    return group
+
+
+def _create_app() -> Flask:
+    from panel_addon import create_app
+    from panel_addon.settings import SettingsError
+
+    try:
+        return create_app()
+    except SettingsError as exc:
+        raise click.ClickException(f"{exc} (docs/configuration.md)") from None
 
 
 def main() -> None:
-    from panel_addon import create_app
-
-    cli = FlaskGroup(
-        name="panel-addon",
-        create_app=create_app,
-        add_version_option=False,
-        load_dotenv=False,
-        help="Intervention sign-off: the service, its worker and its tools.",
-    )
-    from .whmcs_module import whmcs_module_command
-
-    # Registered on the group itself, so writing the module, or checking a dossier
-    # against keys in a file, needs no settings.
-    cli.add_command(whmcs_module_command)
-    cli.add_command(evidence_group)
-    cli.main(prog_name="panel-addon")
+    # Flask's server and `app.run` look for this to know they were started by a CLI.
+    os.environ["FLASK_RUN_FROM_CLI"] = "true"
+    command_group().main(prog_name="panel-addon")

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 from babel import Locale, UnknownLocaleError
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_translations
 
 CATALOGS = Path(__file__).parent / "translations"
@@ -92,18 +92,25 @@ def languages() -> list[str]:
 def _request_language() -> str:
     """The language of a page when its view did not choose one (`force_locale`).
 
-    The staff view speaks STAFF_LANGUAGE; other pages the browser's language if the
-    service speaks it, else DEFAULT_LANGUAGE, which is also that of work done outside a
-    request (a worker's job chooses its language itself).
+    The staff view speaks the admin's language (staff_language), else STAFF_LANGUAGE;
+    other pages the browser's language if the service speaks it, else DEFAULT_LANGUAGE,
+    which is also that of work done outside a request (a worker's job chooses its
+    language itself).
     """
     config = current_app.config
     if has_request_context():
         if request.blueprint in STAFF_BLUEPRINTS:
-            return str(config["STAFF_LANGUAGE"])
+            return staff_language()
         best = request.accept_languages.best_match(config["LANGUAGES"])
         if best:
             return str(best)
     return str(config["DEFAULT_LANGUAGE"])
+
+
+def staff_language() -> str:
+    """The staff view's language: the admin's, as their login link said, else STAFF_LANGUAGE."""
+    chosen = g.get("staff_language") if has_request_context() else None
+    return str(chosen or current_app.config["STAFF_LANGUAGE"])
 
 
 def normalise_language(value: str | None) -> str | None:

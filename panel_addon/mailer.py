@@ -26,6 +26,8 @@ _PARTS = ("subject.txt", "body.txt", "body.html")
 # Names become template paths: keep them to plain path segments.
 _SEGMENT = re.compile(r"^[a-z][a-z0-9_-]*$")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Any run of whitespace but the no-break spaces (U+00A0, U+202F).
+_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
 
 
 @dataclass
@@ -93,8 +95,11 @@ def render(
 
 
 def one_line(value: str) -> str:
-    """Collapse all whitespace, line breaks included, so a subject cannot inject headers."""
-    return " ".join(value.split())
+    """Collapse all whitespace, line breaks included, so a subject cannot inject headers.
+
+    The no-break spaces French puts before `:` and `?` stay.
+    """
+    return _SPACES.sub(" ", value).strip()
 
 
 def _template(env: jinja2.Environment, name: str, language: str, part: str) -> jinja2.Template:

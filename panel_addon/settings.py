@@ -99,6 +99,12 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_TSA_TIMEOUT": "10s",
 }
 
+# Development only (PANEL_ADDON_ENV=development): the secrets a missing setting gets.
+DEVELOPMENT_SECRETS = {
+    "WEBHOOK_SECRET": "whsec_ZGV2ZWxvcG1lbnQtb25seS13ZWJob29rLXNlY3JldA==",
+    "STAFF_API_TOKEN": "dev-staff-token",
+}
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _DURATION_KEYS = (
@@ -154,6 +160,10 @@ def validate(config: dict[str, Any]) -> None:
                 f"{ENV_PREFIX}_SECRET_KEY is required: it signs the links mailed to clients"
             )
         config["SECRET_KEY"] = "development-only-secret-key"  # noqa: S105 - never in production
+    if env == "development":
+        # So `panel-addon simulate` and curl work in development with no secret to copy.
+        for key, value in DEVELOPMENT_SECRETS.items():
+            config[key] = config.get(key) or value
     for key in ("SECRET_KEY_FALLBACKS", "WEBHOOK_SECRET_FALLBACKS", "STAFF_API_TOKEN_FALLBACKS"):
         config[key] = _string_list(config.get(key), key)
 
@@ -212,6 +222,9 @@ def validate(config: dict[str, Any]) -> None:
             f"{ENV_PREFIX}_WHMCS_URL, WHMCS_IDENTIFIER and WHMCS_SECRET go together: "
             "set all three or none"
         )
+    if not config.get("SUPPORT_URL") and config.get("WHMCS_URL"):
+        # The panel's own page for a new ticket: where a client with a broken link goes.
+        config["SUPPORT_URL"] = f"{str(config['WHMCS_URL']).rstrip('/')}/submitticket.php"
     public = str(config["PUBLIC_URL"])
     if not public.startswith(("http://", "https://")):
         raise SettingsError(f"{ENV_PREFIX}_PUBLIC_URL must start with http:// or https://")

@@ -202,18 +202,26 @@ def client_lines(intervention: Intervention, language: str) -> list[dict[str, st
     """What the client's mail and link page list: `{"label", "outcome"}` per checked page.
 
     From the latest after snapshot; empty when there is none (no check, or not finished).
+    A failing page that failed before the intervention as well, or whose before snapshot
+    is missing, "could not be checked": nothing says the intervention did it, and a worried
+    client is not told "does not answer" with nothing to do. A page that got worse says
+    what to do about it.
     """
     if not intervention.check_urls:
         return []
     lines = []
     for page in pages(intervention):
-        if page["after"] is not None:
-            lines.append(
-                {
-                    "label": label(page["url"], language),
-                    "outcome": outcome(page["after"].result, language),
-                }
-            )
+        if page["after"] is None:
+            continue
+        result = page["after"].result
+        with force_locale(language):
+            if page["note"] in ("failing_before", "no_before") and is_failing(result):
+                said = str(words.OUTCOMES["not_checked"])
+            else:
+                said = _outcome(result)
+            if page["verdict"] == "regressed":
+                said = words.REGRESSION_ADVICE % {"outcome": said}
+        lines.append({"label": label(page["url"], language), "outcome": said})
     return lines
 
 

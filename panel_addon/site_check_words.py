@@ -29,6 +29,11 @@ OUTCOMES: dict[str, LazyString] = {
     "not_checked": lazy_gettext("could not be checked"),
     "http_error": lazy_gettext("does not load (error %(status)s)"),
 }
+# A page that got worse, for the client: never without what to do about it.
+REGRESSION_ADVICE = lazy_gettext(
+    "%(outcome)s — this page changed after the intervention: check it first, and if "
+    "something is wrong, tell us with the “Something is wrong” button"
+)
 # site_check_rules.SIGNS, for the client...
 SHOWS: dict[str, LazyString] = {
     "php_fatal": lazy_gettext("shows a PHP error"),

@@ -17,12 +17,22 @@ _LINK_TOKEN = re.compile(r"/i/[A-Za-z0-9_.-]+/(" + "|".join(PURPOSES) + r")\b")
 
 
 class LinkError(Exception):
-    """The link cannot be used; `reason` is `invalid`, `expired` or `unknown`."""
+    """The link cannot be used; `reason` is `invalid`, `expired` or `unknown`.
 
-    def __init__(self, reason: str, intervention: Intervention | None = None) -> None:
+    `language` is the client's, when the token still tells whose link it was (an expired
+    link, a link cut short in a mail, one of an earlier mail): the error page speaks it.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        intervention: Intervention | None = None,
+        language: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.intervention = intervention
+        self.language = language or (intervention.client.language if intervention else None)
 
 
 @dataclass(frozen=True)
@@ -115,9 +125,30 @@ def resolve(token: str, purpose: str) -> Link:
         except BadData:
             expired_payload = None
         raise LinkError("expired", _lookup(expired_payload)) from None
-    except (BadSignature, BadData):
+    except BadSignature as exc:
+        raise LinkError("invalid", language=_language(purpose, exc.payload)) from None
+    except BadData:
         raise LinkError("invalid") from None
     intervention = _lookup(payload)
     if intervention is None:
-        raise LinkError("unknown")
+        ids = _ids(payload)
+        # Signed by us, for an intervention whose links were renewed since.
+        earlier = db.session.get(Intervention, ids[0]) if ids else None
+        raise LinkError("unknown", language=earlier.client.language if earlier else None)
     return Link(purpose, intervention)
+
+
+def _language(purpose: str, unsigned: bytes | None) -> str | None:
+    """The client's language from the payload of a token whose signature is broken.
+
+    Only the language is taken, and only when the payload names an intervention with its
+    link nonce (which nobody can guess): nothing else of a forged token is trusted.
+    """
+    if not unsigned:
+        return None
+    try:
+        payload = _serializer(purpose).load_payload(unsigned)
+    except BadData:
+        return None
+    intervention = _lookup(payload)
+    return intervention.client.language if intervention else None

@@ -104,3 +104,34 @@ def test_whmcs_settings_go_together(env: pytest.MonkeyPatch) -> None:
     env.setenv("PANEL_ADDON_WHMCS_URL", "https://panel.example")
     with pytest.raises(SettingsError, match="WHMCS_IDENTIFIER"):
         create_app()
+
+
+def test_support_defaults_to_the_panels_ticket_page() -> None:
+    whmcs = {
+        "TESTING": True,
+        "WHMCS_URL": "https://billing.host.example/",
+        "WHMCS_IDENTIFIER": "id",
+        "WHMCS_SECRET": "secret",
+    }
+
+    assert create_app(whmcs).config["SUPPORT_URL"] == (
+        "https://billing.host.example/submitticket.php"
+    )
+    chosen = create_app(whmcs | {"SUPPORT_URL": "https://host.example/help"})
+    assert chosen.config["SUPPORT_URL"] == "https://host.example/help"
+    assert create_app({"TESTING": True}).config["SUPPORT_URL"] is None
+
+
+def test_development_has_its_own_secrets_and_production_none(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PANEL_ADDON_ENV", "development")
+    env.delenv("PANEL_ADDON_WEBHOOK_SECRET", raising=False)
+    env.delenv("PANEL_ADDON_STAFF_API_TOKEN", raising=False)
+    development = create_app()
+    assert development.config["WEBHOOK_SECRET"].startswith("whsec_")
+    assert development.config["STAFF_API_TOKEN"] == "dev-staff-token"
+
+    env.setenv("PANEL_ADDON_ENV", "production")
+    env.setenv("PANEL_ADDON_SECRET_KEY", "k")
+    production = create_app()
+    assert not production.config["WEBHOOK_SECRET"]
+    assert not production.config["STAFF_API_TOKEN"]

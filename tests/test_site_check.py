@@ -150,9 +150,9 @@ def test_a_broken_checkout_holds_the_mail_and_tells_the_technician_first(
     assert body["deadline_at"] == (released_at + timedelta(hours=24)).isoformat()
     assert body["backup"]["expires_at"] == (released_at + timedelta(hours=48)).isoformat()
     [mail] = mailbox.received()
-    assert "Page de commande : accessible, formulaire de commande présent" in text_of(mail)
+    assert "Page de commande\u00a0: accessible, formulaire de commande présent" in text_of(mail)
     # The client's 24 hours start with this mail, and the mail says so.
-    assert "dans les 24 heures qui suivent ce message" in text_of(mail)
+    assert "Merci de vérifier votre site et de nous répondre avant le" in text_of(mail)
     assert "la fin de l'intervention, c'est-à-dire" not in text_of(mail)
     assert any("Sam" in n for n in panel.ticket_notes(TICKET))
 
@@ -173,7 +173,12 @@ def test_with_holding_off_the_mail_goes_out_and_the_technician_is_still_told(
     run_due(app)
 
     [mail] = mailbox.received()
-    assert "Page de commande : ne s'affiche pas (erreur 500)" in text_of(mail)
+    # Never a regression without what to do about it.
+    assert (
+        "Page de commande\u00a0: ne s’affiche pas (erreur 500) — cette page a changé après "
+        "l’intervention\u00a0: vérifiez-la en premier et, si quelque chose ne va pas, "
+        "dites-le-nous avec le bouton «\u00a0Signaler un problème\u00a0»"
+    ) in " ".join(text_of(mail).split(" "))
     body = staff_view(client)
     assert body["mail_held"] is False
     assert body["deadline_at"] == (clock.current + timedelta(hours=24)).isoformat()
@@ -207,17 +212,17 @@ def test_a_healthy_site_sends_the_mail_listing_what_was_checked(
     [mail] = received
     text = text_of(mail)
     assert "Ce que nous avons vérifié automatiquement" in text
-    assert "- Page d'accueil : accessible" in text
-    assert "- Page de commande : accessible, formulaire de commande présent" in text
-    assert "- Page de contact : accessible, formulaire de contact présent" in text
+    assert "- Page d’accueil\u00a0: accessible" in text
+    assert "- Page de commande\u00a0: accessible, formulaire de commande présent" in text
+    assert "- Page de contact\u00a0: accessible, formulaire de contact présent" in text
     assert "ne remplacent pas votre propre vérification" in text
-    assert "parcours d'achat" in text  # the client is still asked to check it all
+    assert "parcours d’achat" in text  # the client is still asked to check it all
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert "formulaire de commande présent" in html
 
     # The link page lists the same checks, and still asks for the client's own check.
     page = client.get(path_of(mail_links(mail)[0])).get_data(as_text=True)
-    assert "Page de commande : accessible, formulaire de commande présent" in page
+    assert "Page de commande\u00a0: accessible, formulaire de commande présent" in page
     assert "ne remplacent pas votre propre vérification" in page
 
 
@@ -324,7 +329,7 @@ def test_with_the_setting_off_the_checker_refuses_loopback_and_the_mail_still_go
     assert {e["verdict"] for e in body["site_check"]} == {"unchanged"}
     assert "déjà en échec" in body["site_check"][0]["note"]  # refused is no regression either
     [mail] = mailbox.received()
-    assert "Page de commande : n'a pas pu être vérifiée" in text_of(mail)
+    assert "Page de commande\u00a0: n’a pas pu être vérifiée" in text_of(mail)
 
 
 def test_a_page_that_failed_before_cannot_regress(
@@ -343,7 +348,9 @@ def test_a_page_that_failed_before_cannot_regress(
     assert entry["verdict"] == "changed"
     assert entry["note"] and "déjà" in entry["note"]
     assert not any(c["regression"] for c in entry["changes"])
-    assert len(mailbox.received()) == 1
+    [mail] = mailbox.received()
+    # It failed before too: that says nothing of the intervention, nor of the page now.
+    assert "Page de commande\u00a0: n’a pas pu être vérifiée\r\n" in text_of(mail)
 
 
 def test_without_a_before_snapshot_there_is_no_regression_and_it_says_so(
@@ -362,7 +369,10 @@ def test_without_a_before_snapshot_there_is_no_regression_and_it_says_so(
     assert all(e["compared"] is False and e["before"] is None for e in body["site_check"])
     assert body["site_check"][1]["note"].startswith("No before snapshot")
     assert body["mail_held"] is False
-    assert len(mailbox.received()) == 1
+    [mail] = mailbox.received()
+    # Nothing to compare with: the client is not told the page is broken by the intervention.
+    assert "Page de commande\u00a0: n’a pas pu être vérifiée\r\n" in text_of(mail)
+    assert "Page d’accueil\u00a0: accessible" in text_of(mail)
 
 
 def test_a_before_snapshot_not_taken_before_completion_is_dropped(

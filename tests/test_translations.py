@@ -19,6 +19,8 @@ from panel_addon import create_app, mailer, notes
 from panel_addon.i18n import CATALOGS, normalise_language
 from panel_addon.settings import SettingsError
 
+from .typography import problems
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = CATALOGS / "messages.pot"
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
@@ -163,7 +165,7 @@ def test_a_host_changes_a_string_and_adds_a_language_without_python(
         # A host's string wins over the package's; the others stay.
         untitled = mailer.render("reported", "fr", {})
         assert "<title>Nous avons votre signalement</title>" in untitled.html
-        assert french.subject == "Signalement reçu : intervention sur shop.example"
+        assert french.subject == "Signalement reçu\u00a0: intervention sur shop.example"
         assert notes.note_text("de", "word.yes") == "ja"
         assert notes.note_text("fr", "word.yes") == "oui"
 
@@ -266,3 +268,29 @@ def test_every_note_a_stored_task_may_hold_renders_in_each_language(app: Any) ->
         assert "1 page got worse" in notes.note_text(
             "en", "sitecheck.note.regression", **values, count=1
         )
+
+
+# -- French typography -----------------------------------------------------------------
+
+# Not prose: a Babel date pattern, where quotes mark literal text.
+NOT_PROSE = {"EEEE d MMMM y 'at' h:mm a"}
+
+
+def test_every_french_string_follows_french_typography() -> None:
+    """No-break space before `: ; ? !` and inside « », typographic apostrophes, no `((`."""
+    found = []
+    for message in _catalog("fr"):
+        if not message.id or message.id in NOT_PROSE:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            found += [(message.id, problem) for problem in problems(string, markup=True)]
+
+    assert found == []
+
+
+def test_the_typography_check_sees_each_fault() -> None:
+    assert problems("Une question ? Oui") and problems("Rappel: demain") and problems("l'équipe")
+    assert problems("« oui »") and problems("Alex (support) (ticket 12)")
+    assert problems("Une question&nbsp;?", markup=True) == []
+    assert problems("Rappel\u00a0: à 14:30, voir https://example.net\u202f!") == []

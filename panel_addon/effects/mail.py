@@ -68,6 +68,10 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "time_left": (
             format_duration(_round_left(left), language) if left and left > timedelta() else None
         ),
+        # The same, as a count the templates word naturally ("only one minute left").
+        "left_minutes": (
+            int(_round_left(left).total_seconds() // 60) if left and left > timedelta() else None
+        ),
         "report_message": intervention.report_message,
         "restore_requested": intervention.restore_requested,
         "late_report": intervention.late_report,

@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 MESSAGE_MAX = 5000
 
 
-def _language_for(intervention: Intervention | None) -> str:
+def _language_for(intervention: Intervention | None, known: str | None = None) -> str:
     spoken = languages()
-    known = intervention.client.language if intervention is not None else None
+    if intervention is not None:
+        known = intervention.client.language
     if known and known in spoken:
         return known
     best = request.accept_languages.best_match(spoken) if request else None
@@ -113,11 +114,9 @@ def _render(
     return _headers(response)
 
 
-def error_page(
-    status: int, reason: str | None = None, intervention: Intervention | None = None
-) -> Response:
+def error_page(status: int, reason: str | None = None, language: str | None = None) -> Response:
     """A short page in the client's language for a refused link or any other error."""
-    language = _language_for(intervention)
+    language = _language_for(None, language)
     context = {
         "lang": language,
         "kind": reason if reason in ("invalid", "expired", "unknown") else "generic",
@@ -135,7 +134,7 @@ def _link_or_error(token: str, purpose: str) -> Intervention | Response:
         return resolve(token, purpose).intervention
     except LinkError as exc:
         status = {"expired": 410, "unknown": 404}.get(exc.reason, 404)
-        return error_page(status, exc.reason, exc.intervention)
+        return error_page(status, exc.reason, exc.language)
 
 
 @bp.get("/i/<token>/<any(validate, report):purpose>")

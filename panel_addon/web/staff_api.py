@@ -18,7 +18,7 @@ from ..clock import now as clock_now
 from ..domain import evidence, lifecycle, records
 from ..domain.errors import InvalidRequestError, NotFoundError, TransitionError
 from ..domain.trail import Actor
-from ..i18n import languages
+from ..i18n import languages, normalise_language
 from ..models import Client, Event, Intervention, SiteSnapshot, Task, db
 from ..tokens import link_url
 from . import dossier_pdf, staff_actions, staff_login, staff_queries
@@ -299,8 +299,10 @@ def login_link() -> tuple[Response, int]:
         admin = staff_login.clean_admin(body.get("admin"))
     except ValueError as exc:
         raise ApiError(422, "invalid_payload", str(exc), field="admin") from None
+    # The WHMCS admin's language (`french`, `fr`...), when it is one the service speaks.
+    language = normalise_language(str(body["language"])) if body.get("language") else None
     try:
-        url, max_age = staff_login.make_link(admin, target)
+        url, max_age = staff_login.make_link(admin, target, language)
     except ValueError as exc:
         field = "intervention" if body.get("intervention") else "client"
         raise ApiError(422, "invalid_payload", str(exc), field=field) from None

@@ -61,6 +61,8 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "expire_backup": lazy_gettext("Backup expiry"),
         "send_mail": lazy_gettext("Mail"),
         "timestamp_trail": lazy_gettext("Time-stamp of the trail"),
+        "site_snapshot": lazy_gettext("Site snapshot"),
+        "site_check_overdue": lazy_gettext("Site check deadline"),
     },
     "actor": {
         "panel": lazy_gettext("panel"),
@@ -88,6 +90,12 @@ LABELS: dict[str, dict[str, LazyString]] = {
         "client_ineligible": lazy_gettext("Client made not eligible"),
         "client_eligible_again": lazy_gettext("Client eligible again"),
         "late_report_dismissed": lazy_gettext("Late report dismissed"),
+        "site_checked": lazy_gettext("Site checked"),
+        "site_regression": lazy_gettext("Site got worse"),
+        "site_check_overdue": lazy_gettext("Site check overdue"),
+        "site_recheck_requested": lazy_gettext("Site check requested again"),
+        "mail_held": lazy_gettext("Mail held"),
+        "mail_released": lazy_gettext("Held mail released"),
         # A GET of a link page (docs/evidence.md): a person, or a scanner or link preview.
         "link.viewed": lazy_gettext("Page opened by the client"),
         "link.viewed.automated": lazy_gettext("Page fetched by a scanner"),
@@ -100,6 +108,31 @@ LABELS: dict[str, dict[str, LazyString]] = {
     "signal": {
         "user_agent": lazy_gettext("a scanner's or link preview's user agent"),
         "soon_after_mail": lazy_gettext("seconds after the mail was sent"),
+    },
+    # The details an event records, by key.
+    "data": {
+        "technician": lazy_gettext("technician"),
+        "backup_reference": lazy_gettext("backup"),
+        "reference": lazy_gettext("backup"),
+        "check_urls": lazy_gettext("pages checked"),
+        "implicit": lazy_gettext("implied"),
+        "template": lazy_gettext("mail"),
+        "message_id": lazy_gettext("message ID"),
+        "to": lazy_gettext("to"),
+        "sha256": lazy_gettext("SHA-256"),
+        "error": lazy_gettext("error"),
+        "action": lazy_gettext("action"),
+        "pages": lazy_gettext("pages"),
+        "phase": lazy_gettext("snapshot"),
+        "failing": lazy_gettext("failing pages"),
+        "reason": lazy_gettext("reason"),
+        "held_since": lazy_gettext("held since"),
+        "count": lazy_gettext("count"),
+    },
+    # The site check's two snapshots.
+    "phase": {
+        "before": lazy_gettext("before the intervention"),
+        "after": lazy_gettext("after the intervention"),
     },
     "resolution": {
         "restored": lazy_gettext("site restored from the backup"),

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import click
 from flask import current_app
+from flask.cli import with_appcontext
 from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from ..clock import now as clock_now
+from ..i18n import normalise_language
 from ..models import StaffLogin, db
 
 SALT = "intervention-signoff.staff-login"
@@ -45,6 +48,8 @@ class Grant:
     token_id: str
     admin: str
     target: str | None
+    # The admin's language, when the panel said it: the staff view speaks it.
+    language: str | None = None
 
 
 class _ClockSigner(TimestampSigner):
@@ -66,16 +71,21 @@ def clean_admin(name: Any) -> str:
     return text
 
 
-def make_link(admin: str, target: str | None = None) -> tuple[str, int]:
+def make_link(
+    admin: str, target: str | None = None, language: str | None = None
+) -> tuple[str, int]:
     """A login URL for `admin`, landing on `target` (`intervention:<id>`, `client:<id>`,
     `dossier-pdf:<id>`, `dossier-json:<id>`).
 
-    Returns the URL and its life in seconds. Nothing is written: the token is recorded
-    only when used.
+    `language`, one the service speaks, is the staff view's for that session. Returns
+    the URL and its life in seconds. Nothing is written: the token is recorded only
+    when used.
     """
     if target is not None and not _TARGET.match(target):
         raise ValueError("target must be intervention:<id>, client:<id> or dossier-pdf|json:<id>")
     payload = {"a": clean_admin(admin), "j": secrets.token_urlsafe(16), "t": target}
+    if language:
+        payload["l"] = language
     token = _serializer().dumps(payload)
     max_age = int(current_app.config["STAFF_LOGIN_LINK_MAX_AGE"].total_seconds())
     return f"{current_app.config['PUBLIC_URL']}/staff/login/{token}", max_age
@@ -101,7 +111,9 @@ def check(token: str) -> Grant:
         raise LoginError("invalid")
     if db.session.get(StaffLogin, token_id) is not None:
         raise LoginError("used")
-    return Grant(token_id, admin, target)
+    language = payload.get("l")
+    spoken = current_app.config["LANGUAGES"]
+    return Grant(token_id, admin, target, language if language in spoken else None)
 
 
 def use(token: str, ip: str | None) -> Grant:
@@ -133,3 +145,22 @@ def session_expired(started_at: float | None, now: datetime | None = None) -> bo
     moment = (now or clock_now()).timestamp()
     lifetime = current_app.config["STAFF_SESSION_LIFETIME"].total_seconds()
     return not (0 <= moment - started_at < lifetime)
+
+
+@click.command("staff-link")
+@click.option("--admin", default="Developer", show_default=True, help="The name staff act in.")
+@click.option("--intervention", default=None, help="Land on this intervention (its panel id).")
+@click.option("--language", default=None, help="The staff view's language (fr, en...).")
+@with_appcontext
+def staff_link_command(admin: str, intervention: str | None, language: str | None) -> None:
+    """Print a single-use link into the staff view (what the WHMCS addon asks for).
+
+    Found by Flask's CLI through the `flask.commands` entry point (pyproject.toml).
+    """
+    target = f"intervention:{intervention}" if intervention else None
+    try:
+        url, max_age = make_link(admin, target, normalise_language(language))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(url)
+    click.echo(f"(open it within {max_age} s; it works once)", err=True)

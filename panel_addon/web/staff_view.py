@@ -43,7 +43,7 @@ from ..domain.errors import LifecycleError
 from ..domain.states import RESOLUTIONS, State
 from ..domain.trail import Actor
 from ..formatting import zone
-from ..i18n import template_gettext
+from ..i18n import staff_language, template_gettext
 from ..models import Intervention, db
 from . import staff_actions, staff_login, staff_queries
 from .errors import ApiError
@@ -102,7 +102,7 @@ class StaffSessions(SecureCookieSessionInterface):
 
 
 def _language() -> str:
-    return str(current_app.config["STAFF_LANGUAGE"])
+    return staff_language()
 
 
 NONE = "—"
@@ -120,6 +120,8 @@ def detail(key: str, value: Any) -> str | None:
         return label(key, value)
     if key == "token":
         return None  # a time-stamp token: base64 for tools, in the dossier
+    if key == "phase":
+        return label("phase", value)
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     if isinstance(value, bool):
@@ -238,6 +240,8 @@ def _message(status: int, message: str, again: bool = False) -> Response:
 
 @bp.before_request
 def _require_staff() -> Response | None:
+    if session.get("language") in current_app.config["LANGUAGES"]:
+        g.staff_language = session["language"]
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     staff = session.get("staff")
@@ -268,6 +272,7 @@ def login(token: str) -> Response:
         grant = staff_login.check(token)
     except staff_login.LoginError as exc:
         return _login_refused(exc)
+    g.staff_language = grant.language
     return make_response(render_template("staff/login.html", admin=grant.admin))
 
 
@@ -286,6 +291,8 @@ def login_post(token: str) -> ResponseReturnValue:
     session["staff"] = grant.admin
     session["since"] = clock_now().timestamp()
     session["csrf"] = secrets.token_urlsafe(32)
+    if grant.language:
+        session["language"] = grant.language
     target = url_for("staff_view.index")
     if grant.target:
         kind, _, value = grant.target.partition(":")
