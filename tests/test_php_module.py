@@ -1107,3 +1107,27 @@ def test_the_ticket_banner_opens_the_dispute_dossier_through_a_login_link(
         assert (
             answer.value.headers["Location"] == f"/staff/interventions/php-dossier/evidence{wanted}"
         )
+
+
+def test_the_staff_view_opens_in_the_admin_s_language(
+    service: dict[str, Any], module_dir: Path
+) -> None:
+    url = service["url"]
+    with service["app"].test_client() as http:
+        assert send(http, "intervention.started", started("php-lang")).status_code == 200
+    opened = {"kind": "output", "get": {"action": "open", "intervention": "php-lang"}}
+    pages = {}
+    for language in ("french", "english"):
+        admins = {"3": dict(ADMINS["3"], language=language)}
+        out = run_php(module_dir, [opened], settings=settings(url), admins=admins)
+        form = re.search(
+            r'action="([^"]+/staff/login/[^"]+)"', html.unescape(out["results"][0]["output"])
+        )
+        assert form is not None
+        # A browser: the login link's POST sets the session and follows to the page.
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        request = urllib.request.Request(form.group(1), data=b"", method="POST")  # noqa: S310
+        with browser.open(request, timeout=5) as answer:
+            pages[language] = answer.read().decode()
+    assert '<html lang="fr">' in pages["french"] and "php-lang" in pages["french"]
+    assert '<html lang="en">' in pages["english"]

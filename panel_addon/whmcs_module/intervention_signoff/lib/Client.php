@@ -173,15 +173,20 @@ final class Client
     /**
      * A single-use link (valid about a minute) that signs this admin into the staff view,
      * landing on an intervention or a client's interventions when one is given, or on the
-     * intervention's dispute dossier when `$dossier` is 'pdf' or 'json'.
+     * intervention's dispute dossier when `$dossier` is 'pdf' or 'json'. `$language`, the
+     * admin's WHMCS language (`french`), is the staff view's when the service speaks it.
      */
     public function staffLoginUrl(
         string $adminName,
         ?string $intervention = null,
         ?string $clientId = null,
-        ?string $dossier = null
+        ?string $dossier = null,
+        ?string $language = null
     ): string {
         $body = ['admin' => $adminName];
+        if ($language !== null && $language !== '') {
+            $body['language'] = $language;
+        }
         if ($intervention !== null && $intervention !== '') {
             $body['intervention'] = $intervention;
             if ($dossier === 'pdf' || $dossier === 'json') {

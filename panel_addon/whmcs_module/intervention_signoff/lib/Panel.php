@@ -839,12 +839,14 @@ final class Panel
         if (!$this->configured()) {
             return '<div class="alert alert-warning">' . self::h($this->t('not_configured')) . '</div>';
         }
+        $admin = $this->admin($adminId);
         try {
             $url = $this->client(true)->staffLoginUrl(
-                $this->adminName($adminId),
+                $admin['name'] ?? ('admin ' . $adminId),
                 isset($request['intervention']) ? (string) $request['intervention'] : null,
                 isset($request['client']) ? (string) $request['client'] : null,
-                isset($request['dossier']) ? (string) $request['dossier'] : null
+                isset($request['dossier']) ? (string) $request['dossier'] : null,
+                $admin['language'] ?? null
             );
         } catch (\Throwable $e) {
             $this->log('staff login link', ['admin' => $adminId], $e->getMessage());
