@@ -34,6 +34,7 @@ from panel_addon.domain import eligibility, lifecycle
 from panel_addon.domain.trail import Actor
 from panel_addon.models import Client, Intervention, db
 
+from . import typography
 from .browser_support import serve
 from .conftest import REDIS_URL
 from .flow import run_due, send
@@ -319,6 +320,21 @@ def test_the_module_carries_its_whmcs_metadata_logo_languages_and_readme() -> No
 
 def _lang_keys(path: Path) -> set[str]:
     return set(re.findall(r"^\$_ADDONLANG\['([a-z_]+)'\]", path.read_text(), re.M))
+
+
+def test_the_module_s_french_follows_french_typography(module_dir: Path) -> None:
+    # What admins and clients read in WHMCS, as PHP loads it.
+    load = "define('WHMCS', true); include $argv[1]; echo json_encode($_ADDONLANG);"
+    done = subprocess.run(
+        [str(PHP), "-r", load, str(module_dir / "lang" / "french.php")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    texts = json.loads(done.stdout)
+    assert len(texts) > 50
+    found = {key: typography.problems(text, markup=True) for key, text in texts.items()}
+    assert {key: problems for key, problems in found.items() if problems} == {}
 
 
 # -- PHP versions and coding standard -------------------------------------------------------
@@ -937,6 +953,7 @@ def _awaiting(app: Flask, panel_id: str, client_id: str, summary: str) -> None:
         assert send(http, "intervention.started", data).status_code == 200
         done = send(http, "intervention.completed", {"id": panel_id, "summary": summary})
         assert done.status_code == 200, done.json
+    run_due(app)  # the mail server takes the request: the window and the backup's time run
 
 
 @pytest.fixture(scope="module")
