@@ -27,8 +27,8 @@ from panel_addon.tokens import link_url
 
 from .browser_support import CHROMIUM, CHROMIUM_ARGS, serve
 from .conftest import REDIS_URL
-from .flow import send
-from .support import STAFF_TOKEN, WEBHOOK_SECRET, ManualClock, free_port, started_data
+from .flow import run_due, send
+from .support import STAFF_TOKEN, WEBHOOK_SECRET, ManualClock, free_port, start_smtp, started_data
 from .typography import problems
 
 pytestmark = pytest.mark.skipif(
@@ -76,6 +76,8 @@ def _seed(app: Flask, clock: ManualClock) -> None:
             assert send(http, "intervention.started", data).status_code == 200
             completed = {"id": panel_id, "summary": SUMMARY}
             assert send(http, "intervention.completed", completed).status_code == 200
+    # The mail server takes the requests at T0: each client's window runs from then.
+    run_due(app)
     clock.current = T0 + timedelta(hours=2)
     with app.app_context():
         for language in LANGUAGES:
@@ -93,6 +95,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("client-screens")
     port = free_port()
     clock = ManualClock(T0)
+    smtp, mailbox = start_smtp()
     app = create_app(
         {
             "TESTING": True,
@@ -108,6 +111,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "DEFAULT_TIMEZONE": "Europe/Paris",
             "CLOCK": clock,
             "SITE_CHECK_ENABLED": False,
+            "MAIL_SERVER": mailbox.host,
+            "MAIL_PORT": mailbox.port,
         }
     )
     with app.app_context():
@@ -118,6 +123,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    smtp.stop()
 
 
 @pytest.fixture(scope="module")
