@@ -593,6 +593,7 @@ class Bench:
             f"{name}{self.run_id}", count, hosts, shop_port, WEBHOOK_SECRET
         )
 
+        cpu_before = self._massday_cpu(web, workers)
         began = time.monotonic()
         statuses = massday.post_all(web_port, started)
         if check:
@@ -620,6 +621,11 @@ class Bench:
             mails, last, count, began, self.sizes.mail_timeout, workers[0]
         )
         time.sleep(1.0)  # a mail sent twice would come now
+        # CPU per intervention (its start and its completion), by part of the machine.
+        cpu_after = self._massday_cpu(web, workers)
+        parts = ("web", "worker", "pg", "all")
+        for part, before, after in zip(parts, cpu_before, cpu_after, strict=True):
+            self.figure(f"massday_{name}_{part}_cpu_ms", (after - before) * 1000 / count, 1)
         web.stop()
         for worker in workers:
             worker.stop()
@@ -632,6 +638,17 @@ class Bench:
         self.figure(f"massday_{name}_lost", lost, 0)
         self.figure(f"massday_{name}_doubled", doubled, 0)
         return seconds
+
+    @staticmethod
+    def _massday_cpu(
+        web: procs.Process, workers: list[procs.Process]
+    ) -> tuple[float, float, float, float]:
+        return (
+            procs.tree_cpu_seconds(web.pid),
+            sum(procs.tree_cpu_seconds(w.pid) for w in workers),
+            procs.named_cpu_seconds("postgres"),
+            procs.machine_cpu_seconds(),
+        )
 
     # -- 3. Queries ---------------------------------------------------------------
 
