@@ -510,30 +510,31 @@ class Fetcher:
             parts = urlsplit(current)
             await self.resolver.vet(parts.hostname or "", parts.port or _default_port(parts))
             try:
-                async with self.session.get(
+                response = await self.session.get(
                     current, allow_redirects=False, cookies=cookies or None
-                ) as response:
-                    result["status"] = response.status
-                    result["final_url"] = current
-                    if current.startswith("https://"):
-                        result["tls_valid"] = True
-                    location = response.headers.get("Location")
-                    if response.status in REDIRECTS and location:
-                        cookies.update(response.cookies)
-                        target = await self._redirect(result, current, location, first_host)
-                        if target is None:
-                            return
-                        if hop == self.policy.max_redirects:
-                            _error(result, "too_many_redirects", f"more than {hop}")
-                            return
-                        current = target
-                        continue
-                    await self._read_body(result, response)
-                    return
+                )
             except (aiohttp.ClientError, OSError) as exc:
-                if current.startswith("https://") and result["status"] is None:
+                if current.startswith("https://"):
                     result["tls_valid"] = False if _classify(exc) == "tls_invalid" else None
                 raise
+            async with response:
+                result["status"] = response.status
+                result["final_url"] = current
+                if current.startswith("https://"):
+                    result["tls_valid"] = True
+                location = response.headers.get("Location")
+                if response.status in REDIRECTS and location:
+                    cookies.update(response.cookies)
+                    target = await self._redirect(result, current, location, first_host)
+                    if target is None:
+                        return
+                    if hop == self.policy.max_redirects:
+                        _error(result, "too_many_redirects", f"more than {hop}")
+                        return
+                    current = target
+                    continue
+                await self._read_body(result, response)
+                return
 
     async def _redirect(
         self, result: dict[str, Any], current: str, location: str, first_host: str
