@@ -22,6 +22,7 @@ from sqlalchemy import select
 from panel_addon.models import Event, Intervention, db
 
 from .conftest import POSTGRES_URL, REDIS_URL
+from .faultkit import record_figures
 from .flow import complete, run_due, send
 from .loopback_site import LoopbackSite
 from .processes import Service, wait_for
@@ -103,6 +104,11 @@ def test_a_dripping_site_is_cut_at_the_deadline_and_holds_up_no_one(
     # The others' clients are mailed once each; the hostile site's mail is held.
     assert (mails_to(mailbox, 1), mails_to(mailbox, 2), mails_to(mailbox, 3)) == (0, 1, 1)
     assert body.json["mail_held"] is True
+    record_figures(
+        "hostile site, in-process",
+        drain_s=round(took, 2),
+        cut_ms=[p["after"]["elapsed_ms"] for p in pages],
+    )
 
 
 @pytest.fixture
@@ -184,3 +190,10 @@ def test_with_the_real_worker_a_dripping_site_delays_no_other_clients_mail(
     assert all(2900 <= p["after"]["elapsed_ms"] <= 3800 for p in pages), pages
     time.sleep(1)  # nothing doubled: one mail per client
     assert (mails_to(mailbox, 1), mails_to(mailbox, 2)) == (1, 1)
+    record_figures(
+        "hostile site, real worker",
+        healthy_mailed_s=round(mailed, 2),
+        cut_ms=[p["after"]["elapsed_ms"] for p in pages],
+        lost=0,
+        duplicated=0,
+    )
