@@ -512,6 +512,8 @@ def test_a_repeated_snapshot_replaces_the_previous_one(
         ("HOLD_MAIL_ON_REGRESSION", "yes"),
         ("SITE_CHECK_ALLOW_PRIVATE", 1),
         ("SITE_CHECK_MAIL_WAIT", "30s"),
+        ("SITE_CHECK_SNAPSHOT_TIMEOUT", "5s"),  # shorter than one page's SITE_CHECK_TIMEOUT
+        ("SITE_CHECK_SNAPSHOT_TIMEOUT", "10m"),
         ("SITE_CHECK_ALLOWED_NETWORKS", "10.0.0.0/33"),
         ("SITE_CHECK_USER_AGENT", "Hébergeur"),
     ],
