@@ -78,8 +78,9 @@ def snapshot_batch(batch: list[Task], lease: outbox.Lease, now: datetime) -> Non
             done = runner.next_done(timeout=REFILL_INTERVAL)
             if done is not None:
                 task_id, results = done
-                snap, _since = in_flight.pop(task_id)
-                _finish(snap, results)
+                entry = in_flight.pop(task_id, None)
+                if entry is not None:  # else given up below, and retried already
+                    _finish(entry[0], results)
             for task_id, (snap, since) in list(in_flight.items()):
                 if time.monotonic() - since > lost_after:
                     del in_flight[task_id]
