@@ -43,6 +43,7 @@ class Seen:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 512  # hundreds of fetches may connect at once
 
     def __init__(self, address: tuple[str, int], site: LoopbackSite) -> None:
         self.site = site

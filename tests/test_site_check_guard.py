@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from panel_addon.site_check import take_snapshot
-from panel_addon.site_check_http import Policy, check_urls_for, fetch, forbidden_reason, home_url
+from panel_addon.site_check_http import (
+    Policy,
+    check_urls_for,
+    fetch,
+    forbidden_reason,
+    home_url,
+    snapshots,
+)
 
 from .loopback_site import LoopbackSite, make_certificates
 
@@ -320,3 +327,26 @@ def test_every_page_of_a_snapshot_has_the_snapshots_deadline(site: LoopbackSite)
     assert results[0]["status"] == 200
     assert [r["error"] for r in results[1:]] == ["timeout", "timeout"]
     assert "snapshot" in results[2]["error_detail"]
+
+
+def test_hundreds_of_fetches_are_in_flight_at_once(site: LoopbackSite) -> None:
+    for n in range(200):
+        site.page(f"/p{n}", "<title>ok</title>", delay=0.5)
+    jobs = [(n, [site.url(f"/p{n}")]) for n in range(200)]
+    policy = Policy(timeout=10, per_host=200, allow_loopback=True)
+    started = time.monotonic()
+    done = dict(snapshots(jobs, policy))
+    assert time.monotonic() - started < 3.0  # 200 × 0.5 s one after the other: 100 s
+    assert sorted(done) == list(range(200))
+    assert all(results[0]["status"] == 200 for results in done.values())
+    assert site.max_in_flight >= 100
+
+
+def test_snapshots_of_one_host_share_its_limit(site: LoopbackSite) -> None:
+    for n in range(4):
+        site.page(f"/p{n}", "ok", delay=0.2)
+    jobs = [(k, [site.url(f"/p{n}") for n in range(4)]) for k in ("a", "b")]
+    policy = Policy(timeout=5, per_host=2, allow_loopback=True)
+    assert sorted(key for key, _ in snapshots(jobs, policy)) == ["a", "b"]
+    assert site.max_in_flight == 2
+    assert len(site.hits()) == 8
