@@ -540,8 +540,11 @@ class Fetcher:
         self, result: dict[str, Any], current: str, location: str, first_host: str
     ) -> str | None:
         """The redirect's target if it is to be followed; else None, the result says why."""
-        target = urljoin(current, location)
-        result["redirects"].append({"status": result["status"], "url": target})
+        try:
+            target = urljoin(current, location)
+        except ValueError:  # a Location that is no URL at all: check_url says so below
+            target = location
+        result["redirects"].append({"status": result["status"], "url": target[:2000]})
         try:
             target = check_url(target)
             # Vetted before anything else: a redirect inwards is refused as such.

@@ -350,3 +350,10 @@ def test_snapshots_of_one_host_share_its_limit(site: LoopbackSite) -> None:
     assert sorted(key for key, _ in snapshots(jobs, policy)) == ["a", "b"]
     assert site.max_in_flight == 2
     assert len(site.hits()) == 8
+
+
+def test_a_redirect_to_no_url_at_all_is_a_result(site: LoopbackSite) -> None:
+    site.redirect("/", "http://[::1")
+    result = fetch(site.url("/"), LOOPBACK)
+    assert result["error"] == "refused", result
+    assert result["redirects"] == [{"status": 302, "url": "http://[::1"}]
