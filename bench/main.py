@@ -11,6 +11,10 @@
 3. Queries: the sweep, the staff list and the eligibility lookup at a small and a large
    table size, each statement timed (median of repeated runs) and EXPLAINed.
 4. Memory: the peak RSS of the web workers and of the RQ worker's processes.
+5. The mass-intervention day (bench/massday.py): N interventions started then completed
+   through the webhooks, against gunicorn and real workers, with the site check off and
+   then on a loopback shop whose pages answer in 300 ms; the time to the last client's
+   mail in each case, and their ratio.
 
 Figures are printed as `name: value`; notes and plans start with `#`. The last ten
 lines are the summary figures, always in the same order.
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -75,6 +80,9 @@ FINAL = (
     "counts_growth",
     "web_rss_mb",
     "worker_rss_mb",
+    "massday_mail_s",
+    "massday_check_s",
+    "massday_check_ratio",
 )
 
 
@@ -92,10 +100,11 @@ class Sizes:
     live: int  # interventions still open, the same at both table sizes
     repeats: int
     mail_timeout: float
+    massday: int  # interventions started then completed on the mass-intervention day
 
 
-FULL = Sizes(4, 3, 1, 4, 2500, 36_000, 10_000, 10_000, 1_000_000, 2_000, 31, 240.0)
-QUICK = Sizes(1, 1, 1, 4, 2500, 6_000, 200, 200, 2_000, 50, 7, 60.0)
+FULL = Sizes(4, 3, 1, 4, 2500, 36_000, 10_000, 10_000, 1_000_000, 2_000, 31, 240.0, 500)
+QUICK = Sizes(1, 1, 1, 4, 2500, 6_000, 200, 200, 2_000, 50, 7, 60.0, 20)
 
 
 def label(n: int) -> str:
@@ -380,10 +389,33 @@ class Bench:
 
     # -- 2. Mail ------------------------------------------------------------------
 
-    def mail(self) -> None:
+    def workers(self, settings: dict[str, Any], prefix: str, name: str) -> list[procs.Process]:
+        """Start `mail_workers` `panel-addon worker`s; return once RQ knows them all."""
         from redis import Redis
         from rq import Queue, Worker
 
+        workers = [
+            self.start(
+                procs.Process(
+                    f"{name}{n}",
+                    [str(procs.BIN / "panel-addon"), "worker"],
+                    self.environment(settings),
+                    self.workdir,
+                )
+            )  # fmt: skip
+            for n in range(self.mail_workers)
+        ]
+        redis = Redis.from_url(REDIS_URL)
+        deadline = time.monotonic() + 30
+        queues = [Queue(f"{prefix}-{kind}", connection=redis) for kind in ("mail", "site")]
+        while any(len(Worker.all(connection=redis, queue=q)) < len(workers) for q in queues):
+            if not all(w.alive() for w in workers) or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{workers[0].tail()}")
+            time.sleep(0.1)
+        redis.close()
+        return workers
+
+    def mail(self) -> None:
         from panel_addon import outbox
 
         sizes = self.sizes
@@ -411,25 +443,7 @@ class Bench:
         prefix = f"bench-{self.run_id}-mail"
         settings = self.settings(schema, prefix, MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
         app = self.app(settings)
-        workers = [
-            self.start(
-                procs.Process(
-                    f"worker{n}",
-                    [str(procs.BIN / "panel-addon"), "worker"],
-                    self.environment(settings),
-                    self.workdir,
-                )
-            )  # fmt: skip
-            for n in range(self.mail_workers)
-        ]
-        redis = Redis.from_url(REDIS_URL)
-        deadline = time.monotonic() + 30
-        queue = Queue(f"{prefix}-mail", connection=redis)
-        while len(Worker.all(connection=redis, queue=queue)) < len(workers):
-            if not all(w.alive() for w in workers) or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{workers[0].tail()}")
-            time.sleep(0.1)
-        redis.close()
+        workers = self.workers(settings, prefix, "worker")
         for worker in workers:
             self.memory.watch(worker.name, worker.pid)
         cpu_before = sum(procs.tree_cpu_seconds(w.pid) for w in workers)
@@ -500,6 +514,141 @@ class Bench:
                 return float("nan")
             time.sleep(0.02)
         return float(last.value - since)
+
+    # -- 5. The mass-intervention day ---------------------------------------------
+
+    def massday(self) -> None:
+        from . import massday
+
+        count = self.sizes.massday
+        hosts = massday.addresses(count)
+        port = procs.free_port()
+        ctx = multiprocessing.get_context("spawn")
+        ready, stop = ctx.Event(), ctx.Event()
+        shop = ctx.Process(
+            target=massday.serve_shop, args=(hosts, port, massday.DELAY, ready, stop)
+        )
+        shop.start()
+
+        def stop_shop() -> None:
+            stop.set()
+            shop.join(timeout=10)
+            if shop.is_alive():
+                shop.terminate()
+
+        self.cleanups.append(stop_shop)
+        if not ready.wait(60):
+            raise RuntimeError("the loopback shop did not start")
+        note(
+            f"{count} interventions, {len(massday.PAGES)} pages each on a host of their own, "
+            f"answering in {massday.DELAY * 1000:.0f} ms; {self.mail_workers} workers"
+        )
+        mail_s = self._massday_run("mail", False, hosts, port)
+        check_s = self._massday_run("check", True, hosts, port)
+        stop_shop()
+        self.figures["massday_mail_s"] = mail_s
+        self.figures["massday_check_s"] = check_s
+        self.figures["massday_check_ratio"] = check_s / mail_s if mail_s else float("nan")
+
+    def _massday_run(self, name: str, check: bool, hosts: list[str], shop_port: int) -> float:
+        """One day: every start, then every completion; seconds to the last client's mail."""
+        from . import massday
+
+        count = self.sizes.massday
+        ctx = multiprocessing.get_context("spawn")
+        mails, last, recording = ctx.Value("l", 0), ctx.Value("d", 0.0), ctx.Value("b", 1)
+        ready, stop = ctx.Event(), ctx.Event()
+        record = self.workdir / f"massday-{name}.bin"
+        smtp_port = procs.free_port()
+        sink = ctx.Process(
+            target=smtp_sink.serve,
+            args=(smtp_port, mails, last, recording, str(record), ready, stop),
+        )
+        sink.start()
+        self.cleanups.append(sink.kill)
+        if not ready.wait(30):
+            raise RuntimeError("the SMTP sink did not start")
+
+        schema = self.schema(f"massday_{name}")
+        prefix = f"bench-{self.run_id}-md{name}"
+        settings = self.settings(
+            schema,
+            prefix,
+            MAIL_SERVER="127.0.0.1",
+            MAIL_PORT=smtp_port,
+            SITE_CHECK_ENABLED=check,
+            SITE_CHECK_ALLOW_PRIVATE=True,
+            # A page slower under load must not hold a client's mail here: every mail counts.
+            HOLD_MAIL_ON_REGRESSION=False,
+        )
+        self.app(settings)
+        web_port = procs.free_port()
+        web = self.start(
+            procs.gunicorn(
+                f"massday-{name}", "wsgi:app", web_port, self.environment(settings), self.workdir
+            )
+        )
+        workers = self.workers(settings, prefix, f"massday-{name}-worker")
+        started, completed = massday.webhooks(
+            f"{name}{self.run_id}", count, hosts, shop_port, WEBHOOK_SECRET
+        )
+
+        cpu_before = self._massday_cpu(web, workers)
+        began = time.monotonic()
+        statuses = massday.post_all(web_port, started)
+        if check:
+            with self.connect(schema) as conn:
+
+                def before_done() -> bool:
+                    done = conn.execute(
+                        "SELECT count(*) FROM tasks WHERE action = 'site_snapshot'"
+                        " AND state <> 'pending'"
+                    ).fetchone()[0]  # type: ignore[index]
+                    conn.commit()
+                    return bool(done >= count)
+
+                if not massday.wait(before_done, self.sizes.mail_timeout):
+                    note(f"WARNING: the before snapshots did not all finish ({name})")
+            self.figure("massday_before_s", time.monotonic() - began)
+
+        began = time.monotonic()
+        statuses += massday.post_all(web_port, completed)
+        self.figure(f"massday_{name}_webhooks_s", time.monotonic() - began)
+        bad = Counter(status for status in statuses if status != 200)
+        if bad:
+            note(f"WARNING: webhooks not answered 200 ({name}): {dict(bad)}")
+        seconds = self._wait_for_mail(
+            mails, last, count, began, self.sizes.mail_timeout, workers[0]
+        )
+        time.sleep(1.0)  # a mail sent twice would come now
+        # CPU per intervention (its start and its completion), by part of the machine.
+        cpu_after = self._massday_cpu(web, workers)
+        parts = ("web", "worker", "pg", "all")
+        for part, before, after in zip(parts, cpu_before, cpu_after, strict=True):
+            self.figure(f"massday_{name}_{part}_cpu_ms", (after - before) * 1000 / count, 1)
+        web.stop()
+        for worker in workers:
+            worker.stop()
+        stop.set()
+        sink.join(timeout=10)
+        lost, doubled = massday.lost_and_doubled(
+            massday.mails_per_client(record, smtp_sink.recorded), count
+        )
+        note(f"check ({name}): {count} clients, {lost} not mailed, {doubled} mailed twice or more")
+        self.figure(f"massday_{name}_lost", lost, 0)
+        self.figure(f"massday_{name}_doubled", doubled, 0)
+        return seconds
+
+    @staticmethod
+    def _massday_cpu(
+        web: procs.Process, workers: list[procs.Process]
+    ) -> tuple[float, float, float, float]:
+        return (
+            procs.tree_cpu_seconds(web.pid),
+            sum(procs.tree_cpu_seconds(w.pid) for w in workers),
+            procs.named_cpu_seconds("postgres"),
+            procs.machine_cpu_seconds(),
+        )
 
     # -- 3. Queries ---------------------------------------------------------------
 
@@ -708,7 +857,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs (CI)")
     parser.add_argument(
-        "--only", choices=("http", "mail", "queries"), action="append",
+        "--only", choices=("http", "mail", "queries", "massday"), action="append",
         help="run only these parts (repeatable); the other figures print as nan",
     )  # fmt: skip
     parser.add_argument(
@@ -731,8 +880,8 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         bench.memory.start()
-        parts = args.only or ["http", "mail", "queries"]
-        for part in ("http", "mail", "queries"):
+        parts = args.only or ["http", "mail", "queries", "massday"]
+        for part in ("http", "mail", "queries", "massday"):
             if part in parts:
                 started_part = time.monotonic()
                 # Other work on the machine (a test run, another benchmark) slows the runs.

@@ -171,13 +171,16 @@ def claim(kind: str, now: datetime, limit: int) -> list[Task]:
     """Claim up to `limit` due tasks of `kind` for this worker, committed at once.
 
     Two workers never claim the same task: the candidates are locked and skipped by
-    the other (PostgreSQL), and the UPDATE rechecks that each is still claimable.
+    the other (PostgreSQL), and the UPDATE rechecks that each is still claimable. Fresh
+    work comes first, in the order it fell due; a task whose last attempt was cut short
+    (its lease ran out: a worker died on it) comes after, so work that keeps killing its
+    worker never holds back the rest.
     """
     token = secrets.token_hex(8)
     candidates = (
         select(Task.id)
         .where(Task.kind == kind, Task.state == "pending", Task.due_at <= now, _claimable(now))
-        .order_by(Task.due_at, Task.id)
+        .order_by(Task.claimed_until.is_not(None), Task.due_at, Task.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

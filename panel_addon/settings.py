@@ -83,6 +83,7 @@ DEFAULTS: dict[str, Any] = {
     # The site check (docs/site-check.md).
     "SITE_CHECK_ENABLED": True,
     "SITE_CHECK_TIMEOUT": "10s",
+    "SITE_CHECK_SNAPSHOT_TIMEOUT": "60s",
     "SITE_CHECK_MAX_URLS": 20,
     "SITE_CHECK_CONCURRENCY": 3,
     "SITE_CHECK_MAX_BYTES": 2_000_000,
@@ -118,6 +119,7 @@ _DURATION_KEYS = (
     "STAFF_SESSION_LIFETIME",
     "STAFF_LOGIN_LINK_MAX_AGE",
     "SITE_CHECK_TIMEOUT",
+    "SITE_CHECK_SNAPSHOT_TIMEOUT",
     "SITE_CHECK_MAIL_WAIT",
     "EVIDENCE_TSA_TIMEOUT",
 )
@@ -316,9 +318,18 @@ def _check_site_check(config: dict[str, Any]) -> None:
             raise SettingsError(f"{ENV_PREFIX}_{key} must be a whole number from {low} to {high}")
     if not timedelta(seconds=1) <= config["SITE_CHECK_TIMEOUT"] <= timedelta(seconds=60):
         raise SettingsError(f"{ENV_PREFIX}_SITE_CHECK_TIMEOUT must be between 1s and 60s")
+    snapshot = config["SITE_CHECK_SNAPSHOT_TIMEOUT"]
+    if not config["SITE_CHECK_TIMEOUT"] <= snapshot <= timedelta(minutes=5):
+        raise SettingsError(
+            f"{ENV_PREFIX}_SITE_CHECK_SNAPSHOT_TIMEOUT must be between SITE_CHECK_TIMEOUT and 5m"
+        )
     if config["SITE_CHECK_MAIL_WAIT"] < timedelta(minutes=1):
         raise SettingsError(
             f"{ENV_PREFIX}_SITE_CHECK_MAIL_WAIT must be at least 1m: a site check takes that long"
+        )
+    if config["SITE_CHECK_MAIL_WAIT"] < snapshot:
+        raise SettingsError(
+            f"{ENV_PREFIX}_SITE_CHECK_MAIL_WAIT must be at least SITE_CHECK_SNAPSHOT_TIMEOUT"
         )
     config["SITE_CHECK_ALLOWED_NETWORKS"] = _networks(config["SITE_CHECK_ALLOWED_NETWORKS"])
     agent = config.get("SITE_CHECK_USER_AGENT")

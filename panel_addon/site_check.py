@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from . import site_check_words as words
 from .domain.states import State
 from .models import Intervention, SiteSnapshot, db
-from .site_check_http import Policy, fetch
+from .site_check_http import Policy, snapshots
 from .site_check_rules import SIGNS_BY_NAME, compare, form_kind, is_failing, page_kind
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ def policy() -> Policy:
     config = current_app.config
     return Policy(
         timeout=config["SITE_CHECK_TIMEOUT"].total_seconds(),
+        snapshot_timeout=config["SITE_CHECK_SNAPSHOT_TIMEOUT"].total_seconds(),
+        per_host=config["SITE_CHECK_CONCURRENCY"],
         max_bytes=config["SITE_CHECK_MAX_BYTES"],
         max_redirects=config["SITE_CHECK_MAX_REDIRECTS"],
         allow_loopback=config["SITE_CHECK_ALLOW_PRIVATE"],
@@ -58,26 +60,9 @@ def user_agent() -> str:
 
 def take_snapshot(urls: list[str], limits: Policy, concurrency: int) -> list[dict[str, Any]]:
     """Fetch every URL, at most `concurrency` at once; one result per URL, in order."""
-    if not urls:
-        return []
-
-    def one(url: str) -> dict[str, Any]:
-        try:
-            return fetch(url, limits)
-        except Exception as exc:  # noqa: BLE001 - a bug on one page must not lose the others
-            log.exception("site check of %s failed", url)
-            return {
-                "url": url,
-                "final_url": url,
-                "status": None,
-                "error": "failed",
-                "error_detail": type(exc).__name__,
-                "signs": [],
-                "forms": [],
-            }
-
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(urls))) as pool:
-        return list(pool.map(one, urls))
+    for _key, results in snapshots([(0, urls)], replace(limits, per_host=concurrency)):
+        return results
+    return []
 
 
 # --- Storage -----------------------------------------------------------------------------

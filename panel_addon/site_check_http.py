@@ -1,36 +1,53 @@
-"""Fetching one page of a client's site safely, and what a snapshot of it records.
+"""Fetching the pages of clients' sites safely and concurrently, and what a snapshot records.
+
+The fetches of a batch of snapshots run together on one asyncio event loop (aiohttp):
+they spend their time waiting on the sites, so hundreds are in flight at once, at most
+`per_host` to any one host (name and port). Every fetch has a hard deadline, its whole
+time (connection, each redirect, status line, headers, body) cut by the event loop at
+`timeout`, and every snapshot one at `snapshot_timeout`: a slow or hostile site costs
+its own snapshot and nothing else.
 
 The checker must never become a way into our own network: every host is resolved by
 us, every address it resolves to is vetted (loopback, private, link-local, metadata,
-reserved... are refused), and the connection goes to the vetted address, with the
-site's name in the Host header and in TLS (SNI and certificate check), so a DNS answer
-that changes between the check and the connection (rebinding) cannot redirect it.
-Redirects are followed by hand, each hop vetted again. Time, size and hops are capped.
+reserved... are refused), and the connection goes to a vetted address, with the site's
+name in the Host header and in TLS (SNI and certificate check), so a DNS answer that
+changes between the check and the connection (rebinding) cannot redirect it: the
+connector's resolver is ours (`VettingResolver`), and it is the only one it asks.
+Redirects are followed by hand, each hop vetted again. Size and hops are capped too.
 
 No Flask here: the caller hands a `Policy` built from the settings.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
+import queue
 import re
 import socket
 import ssl
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
-from typing import Any
+from http.cookies import SimpleCookie
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import aiohttp
+import certifi
+import idna
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .site_check_rules import find_signs
+
+log = logging.getLogger(__name__)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Key = TypeVar("Key")
 
 # Ranges refused beyond what `ipaddress` calls private, reserved or not global.
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -39,9 +56,14 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 @dataclass(frozen=True)
 class Policy:
-    """The limits of one fetch; built from the SITE_CHECK_* settings."""
+    """The limits of the fetches; built from the SITE_CHECK_* settings."""
 
+    # All the time one page may take: connection, redirects, status line, headers, body.
     timeout: float = 10.0
+    # All the time one snapshot (every page of it) may take.
+    snapshot_timeout: float = 60.0
+    # Fetches in flight at once to one host (name and port).
+    per_host: int = 3
     max_bytes: int = 2_000_000
     max_redirects: int = 5
     # Loopback only (the tests' sites): private ranges, link-local and metadata stay shut.
@@ -49,12 +71,20 @@ class Policy:
     # Networks a host opens on purpose (its sites resolve to its own private addresses).
     allowed_networks: tuple[IPNetwork, ...] = ()
     user_agent: str = "intervention-signoff site check"
-    # A CA bundle to trust instead of the system's (tests with their own CA).
+    # A CA bundle to trust instead of the usual one (tests with their own CA).
     ca_bundle: str | None = None
 
 
 class Refused(Exception):
     """The URL or an address it leads to may not be fetched."""
+
+
+class InvalidURL(Refused):
+    """The URL cannot be read as one (a bad port, an unusable host name...)."""
+
+
+class NameNotResolved(OSError):
+    """The host name has no address."""
 
 
 def forbidden_reason(ip: IPAddress) -> str | None:
@@ -99,61 +129,77 @@ def refusal(ip: IPAddress, policy: Policy) -> str | None:
     return reason
 
 
-def vet_host(host: str, port: int, policy: Policy) -> str:
-    """Resolve `host` and return the address to connect to; raise Refused if any is forbidden.
+class VettingResolver(AbstractResolver):
+    """The connector's resolver: aiohttp's own lookup, every answer vetted by our rule.
 
-    Every address the name resolves to must be allowed: a name that mixes public and
-    private answers is refused rather than tried until one works.
-    """
-    try:
-        addresses: list[IPAddress] = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise requests.ConnectionError(f"{host}: name not resolved ({exc})") from None
-        addresses = list(
-            dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
-        )
-        if not addresses:
-            raise requests.ConnectionError(f"{host}: name not resolved") from None
-    for ip in addresses:
-        reason = refusal(ip, policy)
-        if reason:
-            raise Refused(
-                f"{host} is {ip}, {reason}"
-                if str(ip) == host.strip("[]")
-                else f"{host} resolves to {ip}, {reason}"
-            )
-    chosen = addresses[0]
-    return f"[{chosen}]" if chosen.version == 6 else str(chosen)
-
-
-class PinnedAdapter(HTTPAdapter):
-    """Connects to the address vetted for the request's host, never to a fresh DNS answer.
-
-    The pool is keyed by that address, and TLS still names and checks the host (SNI and
-    certificate), as requests-hardened does; our own rule for addresses and the switch
-    for tests are why this is not that library.
+    The connector connects to the addresses this returns and to no others, so what was
+    vetted is what is connected to. Each host is looked up once per batch (the check of
+    a redirect's target and the connection share the answer), and every address it
+    resolves to must be allowed: a name that mixes public and private answers is refused
+    rather than tried until one works. Host names that are IP addresses never reach a
+    resolver in aiohttp; `vet` checks them, and the fetcher calls it before every hop.
     """
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        super().__init__(max_retries=0)
+        self._lookup = aiohttp.ThreadedResolver()
+        self._answers: dict[tuple[str, int], asyncio.Future[list[ResolveResult]]] = {}
 
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        host, scheme = host_params["host"], host_params["scheme"]
-        port = host_params["port"] or (443 if scheme == "https" else 80)
-        host_params["host"] = vet_host(host, port, self.policy)
-        if scheme == "https":
-            pool_kwargs["server_hostname"] = host
-            pool_kwargs["assert_hostname"] = host
-        return host_params, pool_kwargs
+    async def vet(self, host: str, port: int) -> list[ResolveResult]:
+        """The allowed addresses of `host`; Refused or NameNotResolved otherwise."""
+        key = (host.lower(), port)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = asyncio.ensure_future(self._vetted(host, port))
+            # One fetch giving up (its deadline) must not cancel the lookup others share.
+            answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return list(await asyncio.shield(answer))
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        answers = await self.vet(host, port)
+        return [a for a in answers if family in (socket.AF_UNSPEC, a["family"])]
+
+    async def close(self) -> None:
+        await self._lookup.close()
+
+    async def _vetted(self, host: str, port: int) -> list[ResolveResult]:
+        literal = _ip_literal(host)
+        if literal is not None:
+            reason = refusal(literal, self.policy)
+            if reason:
+                raise Refused(f"{host} is {literal}, {reason}")
+            family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+            return [
+                {
+                    "hostname": host,
+                    "host": str(literal),
+                    "port": port,
+                    "family": family,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            ]
+        try:
+            answers = await self._lookup.resolve(host, port, family=socket.AF_UNSPEC)
+        except (OSError, UnicodeError) as exc:
+            raise NameNotResolved(f"{host}: name not resolved ({exc})") from None
+        if not answers:
+            raise NameNotResolved(f"{host}: name not resolved")
+        for answer in answers:
+            ip = ipaddress.ip_address(answer["host"].split("%")[0])
+            reason = refusal(ip, self.policy)
+            if reason:
+                raise Refused(f"{host} resolves to {ip}, {reason}")
+        return answers
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 def same_site(a: str, b: str) -> bool:
@@ -163,19 +209,41 @@ def same_site(a: str, b: str) -> bool:
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
+def ascii_host(host: str) -> str:
+    """The host name as DNS knows it: an internationalised name (`café-boutique.fr`) in its
+    IDNA form (`xn--caf-boutique-...`, UTS 46 mapping); InvalidURL if it has none."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidURL(f"{host!r} is not a usable host name ({exc})") from None
+
+
 def check_url(url: str) -> str:
-    """The URL as we fetch it (no fragment); Refused unless http(s) with a host and no login."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    """The URL as we fetch it: no fragment, an internationalised host in its IDNA form.
+
+    Refused unless http(s) with a host and no login; InvalidURL when it does not parse.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise Refused("only http:// and https:// URLs with a host are checked")
     if parts.username or parts.password:
         raise Refused("URLs carrying a user name or password are not checked")
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, ""))
+    netloc = parts.netloc
+    if not netloc.isascii():
+        netloc = ascii_host(host) + (f":{port}" if port is not None else "")
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9-]{1,63})+(?::\d{1,5})?$"
 )
+_PORT = re.compile(r"^(.*?)(:\d{1,5})?$")
 
 
 def home_url(site: str | None) -> str | None:
@@ -188,7 +256,11 @@ def home_url(site: str | None) -> str | None:
             return check_url(text)
         except Refused:
             return None
-    host = text.lower().split("/", 1)[0]
+    name, port = _PORT.match(text.lower().split("/", 1)[0]).groups()  # type: ignore[union-attr]
+    try:
+        host = ascii_host(name) + (port or "")
+    except Refused:
+        return None
     if not _HOSTNAME.match(host):
         return None
     return f"https://{host}/"
@@ -280,9 +352,8 @@ def parse_page(text: str, base_url: str) -> tuple[str | None, list[dict[str, Any
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([a-zA-Z0-9_-]+)", re.I)
 
 
-def _decode(body: bytes, response: requests.Response) -> str:
-    charset = requests.utils.get_encoding_from_headers(response.headers)
-    if not charset or charset == "ISO-8859-1":  # requests' default for any text/*
+def _decode(body: bytes, charset: str | None) -> str:
+    if not charset:
         found = _META_CHARSET.search(body[:4096])
         charset = found.group(1).decode() if found else "utf-8"
     try:
@@ -291,38 +362,8 @@ def _decode(body: bytes, response: requests.Response) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-def _error(result: dict[str, Any], code: str, detail: str) -> dict[str, Any]:
-    result["error"], result["error_detail"] = code, detail[:300]
-    return result
-
-
-def _classify(exc: BaseException) -> str:
-    if isinstance(exc, Refused):
-        return "refused"
-    if isinstance(exc, requests.exceptions.SSLError):
-        text = str(exc)
-        verification = any(
-            word in text for word in ("CERTIFICATE_VERIFY_FAILED", "CertificateError", "match")
-        )
-        return "tls_invalid" if verification else "tls"
-    if isinstance(exc, requests.Timeout | socket.timeout):
-        return "timeout"
-    if isinstance(exc, requests.ConnectionError) and "name not resolved" in str(exc):
-        return "dns"
-    if isinstance(exc, requests.ConnectionError | ssl.SSLError | OSError):
-        return "connect"
-    return "failed"
-
-
-def fetch(url: str, policy: Policy) -> dict[str, Any]:
-    """Take the snapshot of one page; never raises: a failure is part of the result.
-
-    Records the status, the final URL and each redirect, whether TLS was valid, the time
-    to the end of the body, the size read (at most `max_bytes`), the title, the forms
-    and the failure signs found. `error` names why the page could not be read: refused,
-    dns, connect, timeout, tls, tls_invalid, too_many_redirects, offsite or failed.
-    """
-    result: dict[str, Any] = {
+def _blank(url: str) -> dict[str, Any]:
+    return {
         "url": url,
         "final_url": url,
         "status": None,
@@ -338,110 +379,285 @@ def fetch(url: str, policy: Policy) -> dict[str, Any]:
         "error": None,
         "error_detail": None,
     }
-    started = time.monotonic()
-    try:
-        current = check_url(url)
-    except Refused as exc:
-        return _error(result, "refused", str(exc))
-    first_host = urlsplit(current).hostname or ""
-    session = requests.Session()
-    # Proxies from the environment would connect for us, around the address check.
-    session.trust_env = False
-    adapter = PinnedAdapter(policy)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    try:
-        for hop in range(policy.max_redirects + 1):
-            left = policy.timeout - (time.monotonic() - started)
-            if left <= 0:
-                return _error(result, "timeout", f"no complete answer within {policy.timeout:g}s")
-            request = requests.Request(
-                "GET",
-                current,
-                headers={
-                    "User-Agent": policy.user_agent,
-                    "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-                },
-            )
-            prepared = session.prepare_request(request)
-            # The connection goes to an address: the site's name travels in Host.
-            prepared.headers["Host"] = urlsplit(prepared.url or current).netloc
-            try:
-                response = session.send(
-                    prepared,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(min(left, 5.0), left),
-                    verify=policy.ca_bundle or True,
-                )
-            except Exception as exc:  # noqa: BLE001 - every failure is a result to report
-                if current.startswith("https://"):
-                    result["tls_valid"] = False if _classify(exc) == "tls_invalid" else None
-                return _error(result, _classify(exc), f"{type(exc).__name__}: {exc}")
-            with response:
-                result["status"] = response.status_code
-                result["final_url"] = current
-                if current.startswith("https://"):
-                    result["tls_valid"] = True
-                location = response.headers.get("Location")
-                if response.status_code in REDIRECTS and location:
-                    target = urljoin(current, location)
-                    result["redirects"].append({"status": response.status_code, "url": target})
-                    try:
-                        target = check_url(target)
-                        # Vetted before anything else: a redirect inwards is refused as such.
-                        parts = urlsplit(target)
-                        default_port = 443 if parts.scheme == "https" else 80
-                        vet_host(parts.hostname or "", parts.port or default_port, policy)
-                    except Refused as exc:
-                        return _error(result, "refused", f"redirect to {target}: {exc}")
-                    host = urlsplit(target).hostname or ""
-                    if not same_site(host, first_host):
-                        # We check the client's site only: another site is not fetched.
-                        result["final_url"] = target
-                        return _error(result, "offsite", f"redirects to another site ({host})")
-                    if hop == policy.max_redirects:
-                        return _error(
-                            result, "too_many_redirects", f"more than {policy.max_redirects}"
-                        )
-                    current = target
-                    continue
-                return _read_body(result, response, policy, started)
-        return result
-    finally:
-        session.close()
-        result["elapsed_ms"] = int((time.monotonic() - started) * 1000)
 
 
-def _read_body(
-    result: dict[str, Any], response: requests.Response, policy: Policy, started: float
-) -> dict[str, Any]:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_content(65536):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= policy.max_bytes:
-                result["truncated"] = True
-                break
-            if time.monotonic() - started > policy.timeout:
-                result["size"] = size
-                return _error(result, "timeout", f"body not read within {policy.timeout:g}s")
-    except Exception as exc:  # noqa: BLE001 - a cut connection is a result too
-        result["size"] = size
-        return _error(result, _classify(exc), f"{type(exc).__name__}: {exc}")
-    body = b"".join(chunks)[: policy.max_bytes]
-    result["size"] = len(body)
-    content_type = response.headers.get("Content-Type", "")
-    result["content_type"] = content_type.split(";")[0].strip().lower()[:100] or None
-    text = _decode(body, response) if _is_text(content_type) else ""
-    if text and "html" in (result["content_type"] or "html"):
-        result["title"], result["forms"] = parse_page(text, result["final_url"])
-    result["signs"] = find_signs(body, text, result["title"], result["status"])
+def _error(result: dict[str, Any], code: str, detail: str) -> dict[str, Any]:
+    result["error"], result["error_detail"] = code, detail[:300]
     return result
+
+
+def _classify(exc: BaseException) -> str:
+    if isinstance(exc, InvalidURL | aiohttp.InvalidURL):
+        return "invalid_url"
+    if isinstance(exc, Refused):
+        return "refused"
+    if isinstance(exc, NameNotResolved):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "tls_invalid"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+        return "connect"
+    return "failed"
 
 
 def _is_text(content_type: str) -> bool:
     kind = content_type.split(";")[0].strip().lower()
     return not kind or kind.startswith("text/") or "html" in kind or "xml" in kind
+
+
+class Fetcher:
+    """The HTTP client of one batch of snapshots, on the running event loop.
+
+    One aiohttp session: its connector asks only `VettingResolver` for addresses, keeps
+    a site's connection alive from one of its pages to the next, and has no cap of its
+    own: a fetch waits for one of the `per_host` places of its host (before its time
+    starts), never for a connection. No cookie jar (a fetch carries the cookies of its
+    own redirects only), no proxy from the environment (it would connect for us, around
+    the check), no timeout of aiohttp's: the deadlines are the event loop's.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._hosts: dict[tuple[str, int | None], asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        self.resolver = VettingResolver(self.policy)
+        context = ssl.create_default_context(cafile=self.policy.ca_bundle or certifi.where())
+        connector = aiohttp.TCPConnector(
+            resolver=self.resolver, use_dns_cache=False, limit=0, ssl=context
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(),
+            trust_env=False,
+            headers={
+                "User-Agent": self.policy.user_agent,
+                "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+            },
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def snapshot(self, urls: Sequence[str]) -> list[dict[str, Any]]:
+        """Fetch every URL (at most `per_host` at once per host); one result per URL, in
+        order, all within `snapshot_timeout`."""
+        until = asyncio.get_running_loop().time() + self.policy.snapshot_timeout
+        return list(await asyncio.gather(*(self.page(url, until) for url in urls)))
+
+    async def page(self, url: str, until: float) -> dict[str, Any]:
+        """Fetch one page of a snapshot that must be done by `until` (event-loop time)."""
+        try:
+            parts = urlsplit(check_url(url))
+            slot_key = ((parts.hostname or "").lower(), parts.port)
+        except Refused:
+            return await self.fetch(url)  # refused before any connection: no place needed
+        slot = self._hosts.setdefault(slot_key, asyncio.Semaphore(self.policy.per_host))
+        try:
+            async with asyncio.timeout_at(until):
+                await slot.acquire()
+        except TimeoutError:
+            detail = f"not reached within the snapshot's {self.policy.snapshot_timeout:g}s"
+            return _error(_blank(url), "timeout", detail)
+        try:
+            return await self.fetch(url, until)
+        finally:
+            slot.release()
+
+    async def fetch(self, url: str, until: float | None = None) -> dict[str, Any]:
+        """Take the snapshot of one page; never raises: a failure is part of the result.
+
+        Records the status, the final URL and each redirect, whether TLS was valid, the
+        time to the end of the body, the size read (at most `max_bytes`), the title, the
+        forms and the failure signs found. `error` names why the page could not be read:
+        invalid_url, refused, dns, connect, timeout, tls, tls_invalid, too_many_redirects,
+        offsite or failed. The whole fetch ends at `timeout`, or at `until` if sooner.
+        """
+        result = _blank(url)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.policy.timeout
+        cut = f"no complete answer within {self.policy.timeout:g}s"
+        if until is not None and until < deadline:
+            deadline = until
+            cut = f"the snapshot's {self.policy.snapshot_timeout:g}s ran out"
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._follow(result)
+        except TimeoutError:
+            _error(result, "timeout", cut)
+        except Exception as exc:  # noqa: BLE001 - every failure is a result to report
+            code = _classify(exc)
+            if code == "failed":
+                log.warning("site check of %s failed", url, exc_info=True)
+            _error(result, code, f"{type(exc).__name__}: {exc}")
+        finally:
+            result["elapsed_ms"] = int((loop.time() - started) * 1000)
+        return result
+
+    async def _follow(self, result: dict[str, Any]) -> None:
+        """Fetch `result["url"]`, following same-site redirects, each hop vetted first."""
+        current = check_url(result["url"])
+        first_host = urlsplit(current).hostname or ""
+        cookies: SimpleCookie = SimpleCookie()
+        for hop in range(self.policy.max_redirects + 1):
+            parts = urlsplit(current)
+            await self.resolver.vet(parts.hostname or "", parts.port or _default_port(parts))
+            try:
+                response = await self.session.get(
+                    current, allow_redirects=False, cookies=cookies or None
+                )
+            except (aiohttp.ClientError, OSError) as exc:
+                if current.startswith("https://"):
+                    result["tls_valid"] = False if _classify(exc) == "tls_invalid" else None
+                raise
+            async with response:
+                result["status"] = response.status
+                result["final_url"] = current
+                if current.startswith("https://"):
+                    result["tls_valid"] = True
+                location = response.headers.get("Location")
+                if response.status in REDIRECTS and location:
+                    cookies.update(response.cookies)
+                    target = await self._redirect(result, current, location, first_host)
+                    if target is None:
+                        return
+                    if hop == self.policy.max_redirects:
+                        _error(result, "too_many_redirects", f"more than {hop}")
+                        return
+                    current = target
+                    continue
+                await self._read_body(result, response)
+                return
+
+    async def _redirect(
+        self, result: dict[str, Any], current: str, location: str, first_host: str
+    ) -> str | None:
+        """The redirect's target if it is to be followed; else None, the result says why."""
+        try:
+            target = urljoin(current, location)
+        except ValueError:  # a Location that is no URL at all: check_url says so below
+            target = location
+        result["redirects"].append({"status": result["status"], "url": target[:2000]})
+        try:
+            target = check_url(target)
+            # Vetted before anything else: a redirect inwards is refused as such.
+            parts = urlsplit(target)
+            await self.resolver.vet(parts.hostname or "", parts.port or _default_port(parts))
+        except Refused as exc:
+            _error(result, "refused", f"redirect to {target}: {exc}")
+            return None
+        host = parts.hostname or ""
+        if not same_site(host, first_host):
+            # We check the client's site only: another site is not fetched.
+            result["final_url"] = target
+            _error(result, "offsite", f"redirects to another site ({host})")
+            return None
+        return target
+
+    async def _read_body(self, result: dict[str, Any], response: aiohttp.ClientResponse) -> None:
+        chunks: list[bytes] = []
+        size, limit = 0, self.policy.max_bytes
+        while size < limit:
+            chunk = await response.content.read(min(65536, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            result["size"] = size  # what a deadline cutting the body leaves on record
+        result["truncated"] = size >= limit
+        body = b"".join(chunks)
+        content_type = response.headers.get("Content-Type", "")
+        result["content_type"] = content_type.split(";")[0].strip().lower()[:100] or None
+        text = _decode(body, response.charset) if _is_text(content_type) else ""
+        if text and "html" in (result["content_type"] or "html"):
+            result["title"], result["forms"] = parse_page(text, result["final_url"])
+        result["signs"] = find_signs(body, text, result["title"], result["status"])
+
+
+def _default_port(parts: Any) -> int:
+    return 443 if parts.scheme == "https" else 80
+
+
+# --- Running the event loop --------------------------------------------------------------
+
+
+class SnapshotRunner:
+    """An event loop in a thread of its own that takes the snapshots handed to it.
+
+    The caller's thread hands snapshots over at any time (`submit`) and receives each as
+    soon as it is done (`next_done`), so it can record one (a database transaction,
+    synchronous) while the others are still being fetched, and hand over more work
+    while earlier work is in flight. One `Fetcher` serves them all. Use it as a context
+    manager: leaving it closes the session and stops the loop.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="site-check")
+        self._thread.daemon = True
+        self._fetcher = Fetcher(policy)
+        self._done: queue.SimpleQueue[tuple[Any, Sequence[str], Any]] = queue.SimpleQueue()
+
+    def __enter__(self) -> SnapshotRunner:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._fetcher.__aenter__(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            closing = asyncio.run_coroutine_threadsafe(self._fetcher.__aexit__(), self._loop)
+            closing.result(10)
+        except Exception:  # noqa: BLE001 - the process goes on; its sockets close with the loop
+            log.warning("site check: the HTTP session did not close cleanly", exc_info=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def submit(self, key: Any, urls: Sequence[str]) -> None:
+        """Start the snapshot of `urls`; `next_done` returns it under `key` when done."""
+        future = asyncio.run_coroutine_threadsafe(self._fetcher.snapshot(urls), self._loop)
+        future.add_done_callback(lambda done: self._done.put((key, urls, done)))
+
+    def next_done(self, timeout: float) -> tuple[Any, list[dict[str, Any]]] | None:
+        """The next finished snapshot `(key, results)`; None if none within `timeout`."""
+        try:
+            key, urls, future = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        try:
+            return key, future.result()
+        except BaseException as exc:  # noqa: BLE001 - a bug: the pages are not checked
+            log.error("site check of %s failed", list(urls), exc_info=exc)
+            return key, [_error(_blank(u), "failed", type(exc).__name__) for u in urls]
+
+
+def snapshots(
+    jobs: Sequence[tuple[Key, Sequence[str]]], policy: Policy
+) -> Iterator[tuple[Key, list[dict[str, Any]]]]:
+    """Take every snapshot at once; yield `(key, results)` for each as soon as it is done."""
+    if not jobs:
+        return
+    with SnapshotRunner(policy) as runner:
+        for key, urls in jobs:
+            runner.submit(key, urls)
+        for _ in jobs:
+            done = runner.next_done(policy.snapshot_timeout + 30)
+            if done is None:
+                return
+            yield done
+
+
+def fetch(url: str, policy: Policy) -> dict[str, Any]:
+    """Take the snapshot of one page (see `Fetcher.fetch`), from synchronous code."""
+    for _key, results in snapshots([(url, [url])], replace(policy, per_host=1)):
+        return results[0]
+    return _error(_blank(url), "failed", "the site check stopped")

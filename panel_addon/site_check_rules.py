@@ -22,6 +22,9 @@ Change = dict[str, Any]
 @dataclass(frozen=True)
 class Sign:
     name: str
+    # Looked for in the page's text lowercased: the pattern runs only where one of the
+    # `needles` (plain text it cannot match without) is found, a quick test on big pages.
+    needles: tuple[str, ...]
     pattern: re.Pattern[str] | None
     failure: bool  # True: the page is broken; False: a blemish worth telling staff
 
@@ -29,44 +32,44 @@ class Sign:
 SIGNS: tuple[Sign, ...] = (
     Sign(
         "php_fatal",
-        re.compile(
-            r"(?:PHP )?(?:Fatal|Parse) error(?:</b>)?:\s|Uncaught (?:Error|Exception)", re.I
-        ),
+        ("fatal error", "parse error", "uncaught error", "uncaught exception"),
+        re.compile(r"(?:fatal|parse) error(?:</b>)?:\s|uncaught (?:error|exception)"),
         True,
     ),
     Sign(
         "wp_critical",
+        ("critical error on", "erreur critique sur"),
         re.compile(
-            r"There has been a critical error on (?:this|your) website"
-            r"|Il y a eu une erreur critique sur (?:ce|votre) site",
-            re.I,
+            r"there has been a critical error on (?:this|your) website"
+            r"|il y a eu une erreur critique sur (?:ce|votre) site"
         ),
         True,
     ),
     Sign(
         "db_error",
+        ("error establishing a database", "erreur lors de la connexion", "sqlstate[hy000]"),
         re.compile(
-            r"Error establishing a database connection"
-            r"|Erreur lors de la connexion (?:à|a) la base de donn(?:é|e)es"
-            r"|SQLSTATE\[HY000\] \[(?:1040|1045|2002|2006)\]",
-            re.I,
+            r"error establishing a database connection"
+            r"|erreur lors de la connexion (?:à|a) la base de donn(?:é|e)es"
+            r"|sqlstate\[hy000\] \[(?:1040|1045|2002|2006)\]"
         ),
         True,
     ),
     Sign(
         "maintenance",
+        ("scheduled maintenance", "cause de maintenance", "maintenance mode is"),
         re.compile(
-            r"Briefly unavailable for scheduled maintenance"
-            r"|Bri(?:è|e)vement indisponible pour cause de maintenance"
-            r"|maintenance mode is (?:on|active)",
-            re.I,
+            r"briefly unavailable for scheduled maintenance"
+            r"|bri(?:è|e)vement indisponible pour cause de maintenance"
+            r"|maintenance mode is (?:on|active)"
         ),
         True,
     ),
-    Sign("empty_body", None, True),  # answered 2xx with nothing but blanks
+    Sign("empty_body", (), None, True),  # answered 2xx with nothing but blanks
     Sign(
         "php_warning",
-        re.compile(r"<b>(?:Warning|Notice|Deprecated)</b>:\s.{0,400}? on line <b>\d+</b>", re.I),
+        (" on line <b>",),
+        re.compile(r"<b>(?:warning|notice|deprecated)</b>:\s.{0,400}? on line <b>\d+</b>"),
         False,
     ),
 )
@@ -76,19 +79,24 @@ _MAINTENANCE_TITLE = re.compile(r"\bmaintenance\b", re.I)
 
 def find_signs(body: bytes, text: str, title: str | None, status: int | None) -> list[str]:
     """The names of the failure signs a page shows, in the order of SIGNS."""
+    folded = text.lower()
     found = []
     for sign in SIGNS:
         if sign.name == "empty_body":
             hit = status is not None and 200 <= status < 300 and not body.strip()
-        elif sign.name == "maintenance":
-            hit = bool(sign.pattern and sign.pattern.search(text)) or bool(
-                title and _MAINTENANCE_TITLE.search(title)
-            )
         else:
-            hit = bool(sign.pattern and sign.pattern.search(text))
+            hit = _shows(sign, folded)
+            if sign.name == "maintenance" and title:
+                hit = hit or bool(_MAINTENANCE_TITLE.search(title))
         if hit:
             found.append(sign.name)
     return found
+
+
+def _shows(sign: Sign, folded: str) -> bool:
+    if sign.pattern is None or not any(needle in folded for needle in sign.needles):
+        return False
+    return sign.pattern.search(folded) is not None
 
 
 # --- What a page and a form are, for plain words -----------------------------------------

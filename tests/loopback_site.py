@@ -1,7 +1,9 @@
 """A client's website on loopback for the site-check tests: pages a test changes at will.
 
-Each page has a status, a body, an optional delay and extra headers; the site records
-every request (path, Host, User-Agent) and the most requests it had in flight at once.
+Each page has a status, a body, an optional delay and extra headers, and may drip (a
+hostile or broken site): its status line, its headers or its body sent one byte every
+`drip` seconds. The site records every request (path, Host, User-Agent) and the most
+requests it had in flight at once.
 With `tls`, it serves HTTPS and records the name each client asked for (SNI).
 """
 
@@ -27,6 +29,8 @@ class Page:
     body: bytes = b""
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0
+    drip_from: str = "body"  # "status", "headers" or "body": where the dripping starts
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Seen:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 512  # hundreds of fetches may connect at once
 
     def __init__(self, address: tuple[str, int], site: LoopbackSite) -> None:
         self.site = site
@@ -62,6 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if page.delay:
                 time.sleep(page.delay)
+            if page.drip:
+                self._drip(page)
+                return
             self.send_response(page.status)
             headers = {"Content-Type": HTML, **page.headers}
             for name, value in headers.items():
@@ -72,6 +80,20 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with site.lock:
                 site.in_flight -= 1
+
+    def _drip(self, page: Page) -> None:
+        status = f"HTTP/1.1 {page.status} OK\r\n".encode()
+        headers = f"Content-Type: {HTML}\r\nContent-Length: {len(page.body)}\r\n\r\n".encode()
+        parts = {"status": (b"", status + headers + page.body)}
+        parts["headers"] = (status, headers + page.body)
+        parts["body"] = (status + headers, page.body)
+        at_once, dripped = parts[page.drip_from]
+        self.wfile.write(at_once)
+        self.wfile.flush()
+        for byte in dripped:
+            time.sleep(page.drip)
+            self.wfile.write(bytes([byte]))  # fails once the client has hung up
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -111,10 +133,12 @@ class LoopbackSite:
         status: int = 200,
         delay: float = 0.0,
         headers: dict[str, str] | None = None,
+        drip: float = 0.0,
+        drip_from: str = "body",
     ) -> None:
         data = body.encode() if isinstance(body, str) else body
         with self.lock:
-            self.pages[path] = Page(status, data, delay, dict(headers or {}))
+            self.pages[path] = Page(status, data, delay, dict(headers or {}), drip, drip_from)
 
     def redirect(self, path: str, location: str, status: int = 302) -> None:
         self.page(path, b"", status, headers={"Location": location})

@@ -29,6 +29,9 @@ SUMMARY = (
     "counts_growth",
     "web_rss_mb",
     "worker_rss_mb",
+    "massday_mail_s",
+    "massday_check_s",
+    "massday_check_ratio",
 )
 
 

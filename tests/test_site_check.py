@@ -527,6 +527,8 @@ def test_a_repeated_snapshot_replaces_the_previous_one(
         ("HOLD_MAIL_ON_REGRESSION", "yes"),
         ("SITE_CHECK_ALLOW_PRIVATE", 1),
         ("SITE_CHECK_MAIL_WAIT", "30s"),
+        ("SITE_CHECK_SNAPSHOT_TIMEOUT", "5s"),  # shorter than one page's SITE_CHECK_TIMEOUT
+        ("SITE_CHECK_SNAPSHOT_TIMEOUT", "10m"),
         ("SITE_CHECK_ALLOWED_NETWORKS", "10.0.0.0/33"),
         ("SITE_CHECK_USER_AGENT", "Hébergeur"),
     ],
@@ -566,24 +568,23 @@ def test_networks_may_be_opened_on_purpose_but_never_metadata(tmp_path: Any) -> 
     assert limits.user_agent.startswith("Your host site check (intervention sign-off; +http")
 
 
-def test_a_drain_hands_back_what_it_has_no_time_for(
-    checked_app: Any, site: LoopbackSite, mailbox: Any, monkeypatch: pytest.MonkeyPatch
+def test_work_cut_short_waits_behind_fresh_work(
+    checked_app: Any, site: LoopbackSite, mailbox: Any, clock: Any
 ) -> None:
-    from panel_addon import effects, outbox
+    from panel_addon import outbox
 
     app = checked_app()
     client = app.test_client()
     for n in (1, 2, 3):
         start_checked(client, site, f"iv-{n}")
-    monkeypatch.setitem(effects.BUDGET_SECONDS, "site", 0.0)
     with app.app_context():
-        now = app.extensions["panel_addon.clock"].now()
-        batch = outbox.claim("site", now, 10)
-        assert len(batch) == 3
-        with outbox.Lease(app, batch) as lease:
-            effects.run_batch("site", batch, lease)
-        states = [(t.state, t.claimed_until) for t in task_rows(app, action="site_snapshot")]
-    assert states[0][0] == "done"
-    assert states[1:] == [("pending", None), ("pending", None)]  # free for the next drain
-    run_due(app)
-    assert {t.state for t in task_rows(app, action="site_snapshot")} == {"done"}
+        first, second, third = db.session.scalars(
+            db.select(Task).filter_by(action="site_snapshot").order_by(Task.id)
+        ).all()
+        # A worker died holding the oldest (a site that kills it, say): its lease ran out.
+        first.claimed_until = clock.current - timedelta(seconds=1)
+        db.session.commit()
+        ids = first.id, second.id, third.id
+        assert [t.id for t in outbox.claim("site", clock.current, 2)] == [ids[1], ids[2]]
+        [again] = outbox.claim("site", clock.current, 2)
+        assert again.id == ids[0] and again.last_error == outbox.INTERRUPTED

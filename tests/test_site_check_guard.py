@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from panel_addon.site_check import take_snapshot
-from panel_addon.site_check_http import Policy, check_urls_for, fetch, forbidden_reason, home_url
+from panel_addon.site_check_http import (
+    Policy,
+    check_urls_for,
+    fetch,
+    forbidden_reason,
+    home_url,
+    snapshots,
+)
 
 from .loopback_site import LoopbackSite, make_certificates
 
@@ -265,3 +272,88 @@ def test_check_urls_default_to_the_sites_home_page() -> None:
     ]
     assert check_urls_for("boutique.example", [f"/p{n}" for n in range(30)], 5)[-1].endswith("/p4")
     assert home_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/"
+
+
+def test_an_internationalised_host_is_checked_through_its_idna_form() -> None:
+    assert home_url("café-boutique.fr") == "https://xn--caf-boutique-deb.fr/"
+    assert home_url("Café-Boutique.fr/boutique") == "https://xn--caf-boutique-deb.fr/"
+    assert check_urls_for("café-boutique.fr", ["/panier/", "https://CAFÉ-boutique.fr/"], 20) == [
+        "https://xn--caf-boutique-deb.fr/panier/",
+        "https://xn--caf-boutique-deb.fr/",
+    ]
+    # Looked up in that form (.invalid never resolves, and never leaves the machine).
+    result = fetch("https://café-boutique.invalid/", CLOSED)
+    assert result["error"] == "dns"
+    assert "xn--caf-boutique-deb.invalid" in result["error_detail"]
+
+
+def test_a_host_that_folds_into_a_loopback_address_is_refused(site: LoopbackSite) -> None:
+    # Full-width digits map to 127.0.0.1 in IDNA: the address vetted is the one folded to.
+    result = fetch(f"http://１２７.０.０.１:{site.port}/", CLOSED)
+    assert result["error"] == "refused", result
+    assert site.hits() == []
+    assert fetch(f"http://１２７.０.０.１:{site.port}/", LOOPBACK)["status"] == 200
+    assert site.hits("/")[0].host == f"127.0.0.1:{site.port}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/",
+        "http://example.com:99999/",
+        "https://exa\u2028mple.com/",
+        "http://xn--a.invalid/",
+        "http://a..b.example/",
+        "",
+        "http:///nohost",
+    ],
+)
+def test_an_invalid_url_is_a_result_never_an_exception(url: str) -> None:
+    result = fetch(url, CLOSED)
+    assert result["url"] == url
+    assert result["error"] in ("invalid_url", "refused", "dns"), result
+    assert result["status"] is None
+
+
+def test_every_page_of_a_snapshot_has_the_snapshots_deadline(site: LoopbackSite) -> None:
+    # One place for this host, pages of 0.6 s and 1 s in all: the third page is not
+    # reached in time, whatever its own timeout.
+    for n in range(3):
+        site.page(f"/p{n}", "ok", delay=0.6)
+    policy = Policy(timeout=5, snapshot_timeout=1, allow_loopback=True)
+    started = time.monotonic()
+    results = take_snapshot([site.url(f"/p{n}") for n in range(3)], policy, concurrency=1)
+    assert time.monotonic() - started < 3.0  # the pages alone: 1.8 s
+    assert results[0]["status"] == 200
+    assert [r["error"] for r in results[1:]] == ["timeout", "timeout"]
+    assert "snapshot" in results[2]["error_detail"]
+
+
+def test_hundreds_of_fetches_are_in_flight_at_once(site: LoopbackSite) -> None:
+    for n in range(200):
+        site.page(f"/p{n}", "<title>ok</title>", delay=0.5)
+    jobs = [(n, [site.url(f"/p{n}")]) for n in range(200)]
+    policy = Policy(timeout=10, per_host=200, allow_loopback=True)
+    started = time.monotonic()
+    done = dict(snapshots(jobs, policy))
+    assert time.monotonic() - started < 8.0  # 200 × 0.5 s one after the other: 100 s
+    assert sorted(done) == list(range(200))
+    assert all(results[0]["status"] == 200 for results in done.values())
+    assert site.max_in_flight >= 100
+
+
+def test_snapshots_of_one_host_share_its_limit(site: LoopbackSite) -> None:
+    for n in range(4):
+        site.page(f"/p{n}", "ok", delay=0.2)
+    jobs = [(k, [site.url(f"/p{n}") for n in range(4)]) for k in ("a", "b")]
+    policy = Policy(timeout=5, per_host=2, allow_loopback=True)
+    assert sorted(key for key, _ in snapshots(jobs, policy)) == ["a", "b"]
+    assert site.max_in_flight == 2
+    assert len(site.hits()) == 8
+
+
+def test_a_redirect_to_no_url_at_all_is_a_result(site: LoopbackSite) -> None:
+    site.redirect("/", "http://[::1")
+    result = fetch(site.url("/"), LOOPBACK)
+    assert result["error"] == "refused", result
+    assert result["redirects"] == [{"status": 302, "url": "http://[::1"}]

@@ -1,9 +1,10 @@
 """The effects: what each task of the outbox does, in one explicit table.
 
 `drain(kind)` claims the due tasks of a kind and carries them out: mails in a batch over
-one SMTP connection (`mail.send_batch`), everything else one task at a time through
-`HANDLERS`. Each outcome is committed at once, so a crash repeats at most the task in
-flight. Handlers reload state and check the work is still wanted: safe to run twice.
+one SMTP connection (`mail.send_batch`), site snapshots in a batch fetched all at once
+(`site_check.snapshot_batch`), everything else one task at a time through `HANDLERS`.
+Each outcome is committed at once, so a crash repeats at most the tasks in flight.
+Handlers reload state and check the work is still wanted: safe to run twice.
 """
 
 from __future__ import annotations
@@ -34,16 +35,15 @@ HANDLERS: dict[str, Handler] = {
     "lapse": deadlines.lapse,
     "expire_backup": deadlines.expire_backup,
     "site_check_overdue": deadlines.site_check_overdue,
-    "site_snapshot": site_check.snapshot,
     "timestamp_trail": timestamps.timestamp_trail,
 }
 
-# Kinds carried out a batch at a time.
-BATCHES: dict[str, Callable[[list[Task], outbox.Lease, datetime], None]] = {"mail": mail.send_batch}
-
-# A drain of these kinds starts no new task after this many seconds, so its RQ job
-# always has room for the one in flight; the rest go back for the next drain.
-BUDGET_SECONDS: dict[str, float] = {"site": 30.0}
+# Kinds carried out a batch at a time: mails over one SMTP connection (`send_mail`),
+# site snapshots all at once on one event loop (`site_snapshot`).
+BATCHES: dict[str, Callable[[list[Task], outbox.Lease, datetime], None]] = {
+    "mail": mail.send_batch,
+    "site": site_check.snapshot_batch,
+}
 
 
 def run_one(task: Task, now: datetime) -> None:
@@ -89,23 +89,15 @@ def drain(kind: str, max_seconds: float = 60.0) -> int:
             if batched is not None:
                 batched(batch, lease, clock_now())
             else:
-                run_batch(kind, batch, lease)
+                run_batch(batch, lease)
         db.session.commit()
         handled += len(batch)
     return handled
 
 
-def run_batch(kind: str, batch: list[Task], lease: outbox.Lease) -> None:
-    """Carry out claimed tasks one by one, each committed; within the kind's time budget."""
-    started = time.monotonic()
-    budget = BUDGET_SECONDS.get(kind)
-    for index, task in enumerate(batch):
-        if index and budget is not None and time.monotonic() - started > budget:
-            for rest in batch[index:]:
-                outbox.postpone(rest.id, rest.due_at)  # free for the next drain
-            db.session.commit()
-            outbox.kick([kind])
-            return
+def run_batch(batch: list[Task], lease: outbox.Lease) -> None:
+    """Carry out claimed tasks one by one, each committed, while the lease holds."""
+    for task in batch:
         if not lease.held():
             break  # past the lease another worker may take it: never run one twice at once
         run_one(task, clock_now())
