@@ -298,6 +298,19 @@ def test_evidence_verify_names_the_first_event_of_a_file_that_does_not_hold(
         )
         assert done.returncode == 0, done.stderr
         assert "the dossier holds" in done.stdout
+        # Without --keys it needs the service's settings: a usage problem (2), not a
+        # dossier that does not hold (1), and the message says how to do without them.
+        done = subprocess.run(  # noqa: S603 - the installed command, on the test's files
+            [*command, str(saved)],
+            env=bare,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "--keys FILE" in done.stderr and "Traceback" not in done.stderr
     if how == "changed":
         events[4]["data"]["forged"] = True
     elif how == "removed":
