@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from panel_addon import evidence_keys
-from panel_addon.domain import chain
+from panel_addon.domain import chain, evidence
 from panel_addon.domain.evidence import automated_signal
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
 from panel_addon.models import Event, Intervention, Task, db
@@ -457,6 +457,25 @@ def test_views_of_a_page_by_one_user_agent_fold_within_a_few_minutes(
     )
     with app.app_context():
         assert db.session.scalar(select(Intervention.state)) == "awaiting_validation"
+
+
+def test_a_holder_of_the_link_cannot_grow_the_trail_by_changing_user_agents(
+    make_app: Any, mailbox: Any, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, RATE_LIMIT_LINKS="1000/minute")
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    links = _links(mailbox)
+    clock.advance(hours=1)
+    for n in range(evidence.VIEWS_PER_HOUR + 15):
+        _view(client, links["validate"], f"{BROWSER} build/{n}")
+    assert len(_viewed(app)) == evidence.VIEWS_PER_HOUR
+    # The hour over, views are recorded again.
+    clock.advance(minutes=61)
+    _view(client, links["validate"], BROWSER)
+    assert len(_viewed(app)) == evidence.VIEWS_PER_HOUR + 1
 
 
 @pytest.mark.parametrize("agent", SCANNERS)
