@@ -122,7 +122,14 @@ def evidence_verify_command(dossier_file: Any, keys_file: Any) -> None:
     if not isinstance(dossier, dict):
         raise click.ClickException(f"{dossier_file.name} is not a dossier (a JSON object)")
     if keys_file is None:
-        app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+        try:
+            app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+        except click.ClickException as exc:
+            # Not "the dossier does not hold" (1): a usage problem (2), with the way out.
+            raise click.UsageError(
+                f"{exc.message}; or check the dossier offline with --keys FILE, the keys "
+                "of GET /api/v1/evidence/keys"
+            ) from None
         with app.app_context():
             public = evidence_keys.keys().public
     else:

@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from panel_addon import evidence_keys
-from panel_addon.domain import chain
+from panel_addon.domain import chain, evidence
 from panel_addon.domain.evidence import automated_signal
 from panel_addon.domain.trail import SYSTEM, Actor, add_event
 from panel_addon.models import Event, Intervention, Task, db
@@ -298,6 +298,19 @@ def test_evidence_verify_names_the_first_event_of_a_file_that_does_not_hold(
         )
         assert done.returncode == 0, done.stderr
         assert "the dossier holds" in done.stdout
+        # Without --keys it needs the service's settings: a usage problem (2), not a
+        # dossier that does not hold (1), and the message says how to do without them.
+        done = subprocess.run(  # noqa: S603 - the installed command, on the test's files
+            [*command, str(saved)],
+            env=bare,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "--keys FILE" in done.stderr and "Traceback" not in done.stderr
     if how == "changed":
         events[4]["data"]["forged"] = True
     elif how == "removed":
@@ -444,6 +457,25 @@ def test_views_of_a_page_by_one_user_agent_fold_within_a_few_minutes(
     )
     with app.app_context():
         assert db.session.scalar(select(Intervention.state)) == "awaiting_validation"
+
+
+def test_a_holder_of_the_link_cannot_grow_the_trail_by_changing_user_agents(
+    make_app: Any, mailbox: Any, clock: Any
+) -> None:
+    app = make_app(SITE_CHECK_ENABLED=False, RATE_LIMIT_LINKS="1000/minute")
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    links = _links(mailbox)
+    clock.advance(hours=1)
+    for n in range(evidence.VIEWS_PER_HOUR + 15):
+        _view(client, links["validate"], f"{BROWSER} build/{n}")
+    assert len(_viewed(app)) == evidence.VIEWS_PER_HOUR
+    # The hour over, views are recorded again.
+    clock.advance(minutes=61)
+    _view(client, links["validate"], BROWSER)
+    assert len(_viewed(app)) == evidence.VIEWS_PER_HOUR + 1
 
 
 @pytest.mark.parametrize("agent", SCANNERS)

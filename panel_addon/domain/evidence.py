@@ -15,7 +15,7 @@ from typing import Any
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..evidence_keys import ALG, b64url, key_id
 from ..models import Event, Intervention, db
@@ -27,6 +27,9 @@ VIEWED = "link.viewed"
 
 # Views of one page by one user agent within this time of the last one recorded are one.
 VIEW_FOLD = timedelta(minutes=5)
+# At most this many views of one intervention's pages are recorded an hour, whatever the
+# user agents: someone holding a link cannot grow its trail without bound.
+VIEWS_PER_HOUR = 20
 # A view this soon after a mail was handed to SMTP is a machine's: no one reads that fast.
 VIEW_AFTER_MAIL = timedelta(seconds=20)
 
@@ -78,7 +81,10 @@ def record_view(intervention: Intervention, page: str, actor: Actor, now: dateti
     if _recent_view(intervention, page, user_agent, now):
         return False
     lock_trail(intervention)
-    if _recent_view(intervention, page, user_agent, now):
+    if (
+        _recent_view(intervention, page, user_agent, now)
+        or _views_in_last_hour(intervention, now) >= VIEWS_PER_HOUR
+    ):
         return False
     last_mail_at = db.session.scalar(
         select(Event.at)
@@ -109,6 +115,19 @@ def _recent_view(
         )
     )
     return any((data or {}).get("page") == page for data in recent)
+
+
+def _views_in_last_hour(intervention: Intervention, now: datetime) -> int:
+    return (
+        db.session.scalar(
+            select(func.count()).where(
+                Event.intervention_id == intervention.id,
+                Event.type == VIEWED,
+                Event.at > now - timedelta(hours=1),
+            )
+        )
+        or 0
+    )
 
 
 # --- the dossier -----------------------------------------------------------------------

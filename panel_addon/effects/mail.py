@@ -35,11 +35,10 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         return format_datetime(moment, language, tz, default_tz) if moment else None
 
     deadline, backup_expires = intervention.deadline_at, intervention.backup_expires_at
-    told = _window_from_mail(intervention, config["VALIDATION_WINDOW"])
     if intervention.state == State.AWAITING_VALIDATION and intervention.window_opened_at is None:
         # The validation request itself: the window opens when the mail server accepts
         # this message, so its deadline is at the earliest a window from now.
-        deadline, told = now + config["VALIDATION_WINDOW"], True
+        deadline = now + config["VALIDATION_WINDOW"]
         if intervention.backup_state == BackupState.KEPT:
             backup_expires = now + config["BACKUP_RETENTION"]
     left = deadline - now if deadline else None
@@ -55,7 +54,6 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "panel_id": intervention.panel_id,
         "deadline": when(deadline),
         "window": format_duration(config["VALIDATION_WINDOW"], language),
-        "window_from_mail": told,
         "validate_url": link_url(intervention, "validate"),
         "report_url": link_url(intervention, "report"),
         "backup_reference": intervention.backup_reference,
@@ -78,22 +76,6 @@ def mail_context(intervention: Intervention, language: str, now: datetime) -> di
         "decided_at": when(intervention.decided_at),
         "site_checks": checks.client_lines(intervention, language),
     }
-
-
-def _window_from_mail(intervention: Intervention, window: timedelta) -> bool:
-    """Whether the client's time counts from the mail rather than from the end of the work.
-
-    So it does when the window opened well after the work ended (a mail the site check
-    held, the mail server refused a while): the window opened with the mail.
-    """
-    opened, deadline, completed = (
-        intervention.window_opened_at,
-        intervention.deadline_at,
-        intervention.completed_at,
-    )
-    if opened is None or deadline is None or completed is None:
-        return False
-    return opened > completed and deadline == opened + window
 
 
 def _round_left(left: timedelta) -> timedelta:
