@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -297,14 +298,43 @@ def test_the_command_writes_a_zip_to_unzip_at_the_whmcs_root(tmp_path: Path) -> 
     assert bad.returncode == 2 and "--target DIRECTORY or --zip FILE" in bad.stderr
 
 
-def test_the_module_carries_its_whmcs_metadata_logo_languages_and_readme() -> None:
-    meta = json.loads((MODULE_SOURCE / "whmcs.json").read_text())
-    # WHMCS's "JSON File" (developers.whmcs.com/advanced/json-file) fields.
+# WHMCS's "JSON File" (developers.whmcs.com/advanced/json-file): its fields, no others.
+WHMCS_JSON_KEYS = {
+    "schema",
+    "type",
+    "name",
+    "license",
+    "category",
+    "description",
+    "logo",
+    "support",
+    "authors",
+}
+SUPPORT_KEYS = {"homepage", "learn_more", "email", "support_url", "docs_url"}
+
+
+def _check_whmcs_json(meta: dict[str, Any]) -> None:
+    assert set(meta) <= WHMCS_JSON_KEYS, set(meta) - WHMCS_JSON_KEYS
     assert meta["schema"] == "1.0" and meta["type"] == "whmcs-addons"
     assert meta["name"] == whmcs_module.NAME
-    assert {"name", "tagline", "long", "features"} <= set(meta["description"])
+    assert set(meta["description"]) == {"name", "tagline", "long", "features"}
     assert all(isinstance(f, str) and f for f in meta["description"]["features"])
+    assert set(meta["logo"]) == {"filename"}
     assert meta["authors"] and all(a["name"] for a in meta["authors"])
+    assert all(set(a) <= {"name", "homepage"} for a in meta["authors"])
+    support = meta.get("support", {})
+    assert set(support) <= SUPPORT_KEYS and all(support.values())
+    for key, value in support.items():
+        if key == "email":
+            assert re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value)
+        else:
+            assert re.fullmatch(r"https?://[^/\s]+\S*", value), (key, value)
+
+
+def test_the_module_carries_its_whmcs_metadata_logo_languages_and_readme() -> None:
+    meta = json.loads((MODULE_SOURCE / "whmcs.json").read_text())
+    _check_whmcs_json(meta)
+    assert "support" not in meta  # the project has no public URL: the host's links go in
     logo = (MODULE_SOURCE / meta["logo"]["filename"]).read_bytes()
     assert logo[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", logo[16:24])
@@ -313,9 +343,80 @@ def test_the_module_carries_its_whmcs_metadata_logo_languages_and_readme() -> No
     french = _lang_keys(MODULE_SOURCE / "lang" / "french.php")
     assert english == french and "ca_title" in english
     assert "panel-addon check" in (MODULE_SOURCE / "README.md").read_text()
+
+
+def test_the_module_and_the_service_have_one_version() -> None:
     out = run_php(MODULE_SOURCE, [{"kind": "config"}, {"kind": "version"}])
     config_version, client_version = (r["return"] for r in out["results"])
     assert config_version["version"] == client_version  # one version for WHMCS and the client
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == client_version  # released together
+    assert "'" + client_version + "'" in (MODULE_SOURCE / "lib" / "Version.php").read_text()
+    for path in MODULE_SOURCE.rglob("*.php"):  # written once, in lib/Version.php
+        if path.name != "Version.php":
+            assert client_version not in path.read_text(), path
+
+
+def test_the_command_fills_whmcs_json_s_support_links_with_the_host_s(tmp_path: Path) -> None:
+    command = [str(Path(sys.executable).parent / "panel-addon"), "whmcs-module"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PANEL_ADDON_PUBLIC_URL": "https://signoff.host.example",
+    }
+    options = [
+        "--support-url",
+        "https://help.host.example/",
+        "--docs-url",
+        "https://wiki.host.example/signoff",
+        "--support-email",
+        "noc@host.example",
+    ]
+
+    def run(*args: str, environment: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+
+    done = run("--target", str(tmp_path / "root"), *options)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "root" / whmcs_module.INSTALL_PATH
+    meta = json.loads((folder / "whmcs.json").read_text())
+    _check_whmcs_json(meta)
+    assert meta["support"] == {
+        "homepage": "https://signoff.host.example/",  # the service's home page
+        "learn_more": "https://wiki.host.example/signoff",
+        "email": "noc@host.example",
+        "support_url": "https://help.host.example/",
+        "docs_url": "https://wiki.host.example/signoff",
+    }
+    assert list(meta)[-2:] == ["support", "authors"]
+    shipped = json.loads((MODULE_SOURCE / "whmcs.json").read_text())
+    assert {k: v for k, v in meta.items() if k != "support"} == shipped
+    # The zip carries the same file; --service-url wins over the environment.
+    archive = tmp_path / "module.zip"
+    done = run("--zip", str(archive), "--service-url", "http://10.0.0.5:8000/", *options)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(archive) as bundle:
+        zipped = json.loads(bundle.read(f"{whmcs_module.INSTALL_PATH.as_posix()}/whmcs.json"))
+    assert zipped["support"]["homepage"] == "http://10.0.0.5:8000/"
+    out = run_php(folder, [{"kind": "config"}])
+    assert out["results"][0]["error"] is None
+    # Links that are not links are refused, and nothing is written.
+    for bad in (["--docs-url", "wiki/signoff"], ["--support-email", "noc at host"]):
+        refused = run("--target", str(tmp_path / "bad"), *bad)
+        assert refused.returncode == 2 and "is not an" in refused.stderr, refused.stderr
+        assert not (tmp_path / "bad").exists()
+    # No link at all (no option, no PANEL_ADDON_PUBLIC_URL): no support block.
+    bare = run("--target", str(tmp_path / "bare"), environment={"PATH": "/usr/bin:/bin"})
+    assert bare.returncode == 0 and "no support links" in bare.stdout
+    written = tmp_path / "bare" / whmcs_module.INSTALL_PATH / "whmcs.json"
+    assert written.read_bytes() == (MODULE_SOURCE / "whmcs.json").read_bytes()
 
 
 def _lang_keys(path: Path) -> set[str]:
@@ -341,7 +442,13 @@ def test_the_module_s_french_follows_french_typography(module_dir: Path) -> None
 
 # The files WHMCS parses whatever PHP it runs on: the Addon Modules page requires every
 # addon's main file, every page loads hooks.php, and WHMCS includes the language files.
-PARSED_ON_ANY_PHP = ["intervention_signoff.php", "hooks.php", "lang/english.php", "lang/french.php"]
+PARSED_ON_ANY_PHP = [
+    "intervention_signoff.php",
+    "lib/Version.php",
+    "hooks.php",
+    "lang/english.php",
+    "lang/french.php",
+]
 COMPAT = HARNESS.parent / "compat72.php"
 
 # What the PHP 7.2 check must catch: one construct per line, with what it reports.
@@ -408,8 +515,11 @@ def test_the_files_whmcs_always_parses_use_only_php_7_2_syntax() -> None:
     ]
     main = (MODULE_SOURCE / "intervention_signoff.php").read_text()
     hooks = (MODULE_SOURCE / "hooks.php").read_text()
-    # lib/ is required in one place, called only after the version check.
-    assert main.count("require_once") == 1
+    # lib/ is required in one place, called only after the version check; before it,
+    # only lib/Version.php (checked above), for the version _config() gives WHMCS.
+    requires = re.findall(r"require_once __DIR__ \. '([^']+)'", main)
+    assert requires == ["/lib/Version.php", "/lib/autoload.php"]
+    assert len(re.findall(r"\b(?:require|include)(?:_once)?\b", main)) == 2
     assert "function intervention_signoff_load(): void\n{\n    require_once" in main
     for function in ("output", "clientarea"):
         body = main.split(f"function intervention_signoff_{function}(")[1]
@@ -1148,3 +1258,35 @@ def test_the_staff_view_opens_in_the_admin_s_language(
             pages[language] = answer.read().decode()
     assert '<html lang="fr">' in pages["french"] and "php-lang" in pages["french"]
     assert '<html lang="en">' in pages["english"]
+
+
+def _issued(text: str) -> set[str]:
+    """The link tokens the service issued that appear in `text`."""
+    links = re.findall(r"/i/([A-Za-z0-9_.-]{8,})/(?:validate|report)", text)
+    logins = re.findall(r"/staff/login/([A-Za-z0-9_.-]{8,})", text)
+    return set(links) | set(logins)
+
+
+def test_no_link_token_reaches_the_module_log_or_the_activity_log(
+    client_area: dict[str, Any], module_dir: Path
+) -> None:
+    url = client_area["url"]
+    home = {"kind": "menu", "name": "ClientAreaHomepagePanels"}
+    one = {"kind": "clientarea", "get": {"intervention": "php-ca-1"}}
+    client = _as_client(module_dir, url, 4242, [{"kind": "clientarea"}, one, home])
+    opened = {"kind": "output", "get": {"action": "open", "intervention": "php-ca-1"}}
+    staff = run_php(module_dir, [opened], settings=settings(url))
+    for out, logged in (
+        (client, ["get /clients/{id}/interventions", "get /interventions/{id}/links"]),
+        (staff, ["post /staff/login-links"]),
+    ):
+        issued = _issued(json.dumps(out["results"], ensure_ascii=False))
+        assert issued  # the pages carry the live links
+        logs = json.dumps(out["logs"], ensure_ascii=False)
+        activity = json.dumps(out["activity"], ensure_ascii=False)
+        assert not [token for token in issued if token in logs or token in activity]
+        actions = {re.sub(r"/(4242|php-ca-1)/", "/{id}/", e["action"]) for e in out["logs"]}
+        assert set(logged) <= actions
+        # The answers are still logged, each link with its path and without its token.
+        assert ("/i/…/validate" in logs) if out is client else ("/staff/login/…" in logs)
+    assert "logActivity" not in "".join(p.read_text() for p in module_dir.rglob("*.php"))

@@ -3,7 +3,8 @@
  * Runs the WHMCS module as WHMCS would, for one test: reads a JSON scenario on stdin,
  * loads the module with WHMCS's functions stubbed (stubs.php), makes the calls it lists
  * (hooks, the addon page, the Client class) and prints one JSON document with what each
- * call returned or printed, the localAPI calls, the module log and the session.
+ * call returned or printed, the localAPI calls, the module log, the activity log and the
+ * session.
  *
  * Scenario keys: module (folder), settings, admins, configuration, localapi, session,
  * server, calls: [{kind: hook|menu|output|clientarea|api|client|config|activate|
@@ -58,6 +59,7 @@ register_shutdown_function(static function (): void {
         'results' => $GLOBALS['__results'],
         'localapi_calls' => $GLOBALS['__api_calls'],
         'logs' => $GLOBALS['__logs'],
+        'activity' => $GLOBALS['__activity'],
         'session' => $_SESSION,
         'tickets' => $GLOBALS['__localapi']['tickets'],
         'hooks_fired' => $GLOBALS['__fired'],

@@ -1,7 +1,8 @@
 <?php
 /**
- * WHMCS stood in for, for the module's tests: add_hook, localAPI, logModuleCall, the CSRF
- * token functions and Capsule, over data the test gives as JSON (see harness.php).
+ * WHMCS stood in for, for the module's tests: add_hook, localAPI, logModuleCall,
+ * logActivity, the CSRF token functions and Capsule, over data the test gives as JSON
+ * (see harness.php).
  */
 
 declare(strict_types=1);
@@ -104,6 +105,7 @@ namespace {
     $GLOBALS['__hooks'] = [];
     $GLOBALS['__api_calls'] = [];
     $GLOBALS['__logs'] = [];
+    $GLOBALS['__activity'] = [];
     $GLOBALS['__fired'] = [];
 
     function add_hook(string $point, int $priority, callable $fn): void
@@ -123,6 +125,12 @@ namespace {
             }
         }
         $GLOBALS['__logs'][] = $entry;
+    }
+
+    /** WHMCS's Activity Log (Utilities > Logs > Activity Log): every admin can read it. */
+    function logActivity(string $message, int $userId = 0): void
+    {
+        $GLOBALS['__activity'][] = ['message' => $message, 'userid' => $userId];
     }
 
     function generate_token(string $type = 'form'): string

@@ -22,6 +22,8 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
+require_once __DIR__ . '/lib/Version.php';
+
 /** The oldest PHP the module runs on, as PHP_VERSION_ID. */
 function intervention_signoff_minimum_php(): int
 {
@@ -58,7 +60,7 @@ function intervention_signoff_config(): array
                 . 'technicians start and complete them from the ticket.',
         'author' => 'Intervention sign-off',
         'language' => 'english',
-        'version' => '1.1.0',
+        'version' => \InterventionSignoff\Version::NUMBER,
         'fields' => [
             'service_url' => [
                 'FriendlyName' => 'Service URL',

@@ -17,8 +17,8 @@ namespace InterventionSignoff;
 
 final class Client
 {
-    /** The module's version: the same as intervention_signoff_config()'s. */
-    public const VERSION = '1.1.0';
+    /** The module's version (lib/Version.php), as intervention_signoff_config() gives it. */
+    public const VERSION = Version::NUMBER;
 
     private string $baseUrl;
     private string $key;

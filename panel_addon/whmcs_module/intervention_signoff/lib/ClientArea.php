@@ -91,9 +91,7 @@ final class ClientArea
                     . '</a>',
             ]);
         } catch (\Throwable $e) {
-            if (function_exists('logModuleCall')) {
-                logModuleCall(Panel::MODULE, 'ClientAreaHomepagePanels', (string) $clientId, $e->getMessage(), '', []);
-            }
+            Panel::record('ClientAreaHomepagePanels', (string) $clientId, $e->getMessage());
         }
     }
 
@@ -115,9 +113,7 @@ final class ClientArea
                 ]);
             }
         } catch (\Throwable $e) {
-            if (function_exists('logModuleCall')) {
-                logModuleCall(Panel::MODULE, 'ClientAreaPrimaryNavbar', (string) $clientId, $e->getMessage(), '', []);
-            }
+            Panel::record('ClientAreaPrimaryNavbar', (string) $clientId, $e->getMessage());
         }
     }
 

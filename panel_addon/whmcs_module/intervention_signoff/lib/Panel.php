@@ -22,6 +22,8 @@ final class Panel
     public const ACTIVE_STATES = ['in_progress', 'awaiting_validation'];
     private const FLASH = 'intervention_signoff_flash';
     private const NONCE = 'intervention_signoff_nonce';
+    /** A client link's or a staff login link's token (itsdangerous: base64url and dots). */
+    private const LINK_TOKEN = '#((?:/|\\\\/)(?:i|staff(?:/|\\\\/)login)(?:/|\\\\/))[A-Za-z0-9_.\\-]{8,}#';
 
     /** Set while this module itself changes a ticket's status (its hook must not react). */
     private static bool $changingStatus = false;
@@ -44,9 +46,7 @@ final class Panel
             $adminId = self::currentAdminId();
             echo self::forAdmin($vars, $adminId)->output($_REQUEST, $adminId);
         } catch (\Throwable $e) {
-            if (function_exists('logModuleCall')) {
-                logModuleCall(self::MODULE, 'output', $_REQUEST['action'] ?? '', $e->getMessage(), '', []);
-            }
+            self::record('output', $_REQUEST['action'] ?? '', $e->getMessage());
             echo '<div class="alert alert-danger">Intervention sign-off: ' . self::h($e->getMessage()) . '</div>';
         }
     }
@@ -60,9 +60,7 @@ final class Panel
         try {
             return $work(self::fromDatabase((int) ($vars['adminid'] ?? 0) ?: null));
         } catch (\Throwable $e) {
-            if (function_exists('logModuleCall')) {
-                logModuleCall(self::MODULE, $name, $vars, $e->getMessage(), '', []);
-            }
+            self::record($name, $vars, $e->getMessage());
             return $fallback;
         }
     }
@@ -150,17 +148,56 @@ final class Panel
         return $this->clients[$kind];
     }
 
+    /** Log to WHMCS's Module Log, without this module's secrets or any link token. */
     public function log(string $action, mixed $request, mixed $response, string $processed = ''): void
     {
+        $secrets = array_values(array_filter([$this->setting('staff_token'), $this->setting('webhook_secret')]));
+        self::record($action, $request, $response, $processed, $secrets);
+    }
+
+    /**
+     * The one way the module writes to WHMCS's Module Log: the token of every client link
+     * (`/i/<token>/validate`) and staff login link (`/staff/login/<token>`) is replaced by
+     * `…`, and WHMCS replaces each of `$secrets` by asterisks. Never throws.
+     */
+    public static function record(
+        string $action,
+        mixed $request,
+        mixed $response,
+        string $processed = '',
+        array $secrets = []
+    ): void {
         if (!function_exists('logModuleCall')) {
             return;
         }
-        $secrets = array_values(array_filter([$this->setting('staff_token'), $this->setting('webhook_secret')]));
         try {
-            logModuleCall(self::MODULE, $action, $request, $response, $processed, $secrets);
+            logModuleCall(
+                self::MODULE,
+                $action,
+                self::maskLinks($request),
+                self::maskLinks($response),
+                (string) self::maskLinks($processed),
+                $secrets
+            );
         } catch (\Throwable) {
             // Logging must never break a page.
         }
+    }
+
+    /**
+     * `$value` (text, or an array of them) with each link token replaced by `…`: the
+     * path keeps its shape (`/i/…/validate`, `/staff/login/…`), the link is unusable.
+     * JSON's escaped slashes (`\/i\/<token>`) are masked too.
+     */
+    public static function maskLinks(mixed $value): mixed
+    {
+        if (is_array($value)) {
+            return array_map([self::class, 'maskLinks'], $value);
+        }
+        if (!is_string($value)) {
+            return $value;
+        }
+        return (string) preg_replace(self::LINK_TOKEN, '$1…', $value);
     }
 
     // -- WHMCS data --------------------------------------------------------------------
