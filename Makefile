@@ -41,10 +41,11 @@ demo: install
 staff: install
 	scripts/dev staff
 
-# Every client mail and page, and the staff view, at 375 px and desktop, FR and EN.
+# Every picture of docs/screenshots/: each client mail and page and the staff view at
+# phone and desktop widths, FR and EN, and the dossier's PDF pages (scripts/screenshots).
 screenshots: install
 	scripts/services
-	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/test_client_screens.py tests/test_staff_browser.py
+	scripts/screenshots
 
 test: install
 	scripts/services --postgres

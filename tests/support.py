@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -14,12 +15,33 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
+from flask import Flask
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from standardwebhooks.webhooks import Webhook
 
 from panel_addon.clock import Clock
 
 WEBHOOK_SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tzLTEyMzQ1Njc4"
 STAFF_TOKEN = "staff-token-for-tests"
+
+
+def signed_token(
+    app: Flask, payload: Any, purpose: str, age: int = 0, key: str | None = None
+) -> str:
+    """A link token as the service makes them, optionally `age` seconds old or another key.
+
+    Links expire on the wall clock (itsdangerous' timestamp), not on the app's CLOCK: an
+    expired link is one signed LINK_MAX_AGE ago.
+    """
+
+    class Aged(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age
+
+    serializer = URLSafeTimedSerializer(
+        key or app.config["SECRET_KEY"], salt=f"intervention-signoff.{purpose}", signer=Aged
+    )
+    return serializer.dumps(payload)
 
 
 class ManualClock(Clock):

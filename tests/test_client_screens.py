@@ -28,7 +28,15 @@ from panel_addon.tokens import link_url
 from .browser_support import CHROMIUM, CHROMIUM_ARGS, serve
 from .conftest import REDIS_URL
 from .flow import run_due, send
-from .support import STAFF_TOKEN, WEBHOOK_SECRET, ManualClock, free_port, start_smtp, started_data
+from .support import (
+    STAFF_TOKEN,
+    WEBHOOK_SECRET,
+    ManualClock,
+    free_port,
+    signed_token,
+    start_smtp,
+    started_data,
+)
 from .typography import problems
 
 pytestmark = pytest.mark.skipif(
@@ -253,6 +261,25 @@ def test_the_link_pages_show_the_action_on_the_first_screen(
     wide.context.close()
 
 
+def _error_links(site: dict[str, Any], language: str) -> dict[str, str]:
+    """The three links a client may hold that the service refuses, each with its page."""
+    app = site["app"]
+    with app.app_context():
+        awaiting = lifecycle.get_by_panel_id(f"{language}-awaiting")
+        token = link_url(awaiting, "validate").split("/i/", 1)[1].split("/", 1)[0]
+        ids = {"i": awaiting.id, "n": awaiting.link_nonce}
+    max_age = int(app.config["LINK_MAX_AGE"].total_seconds())
+    tokens = {
+        # Signed a minute more than LINK_MAX_AGE ago: the token tells whose it was.
+        "error-expired": signed_token(app, ids, "validate", age=max_age + 60),
+        # Cut short in a mail: its signature is broken, its payload still says whose.
+        "error-invalid": token[:-6],
+        # Signed by the service for an intervention it does not have: the browser's language.
+        "error-unknown": signed_token(app, {"i": 10**9, "n": "0" * 16}, "validate"),
+    }
+    return {name: f"{site['base']}/i/{value}/validate" for name, value in tokens.items()}
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_pages_after_an_answer_and_the_error_pages_read_on_a_phone(
     browser: Any, site: dict[str, Any], shots: Path, language: str
@@ -262,16 +289,21 @@ def test_the_pages_after_an_answer_and_the_error_pages_read_on_a_phone(
             "validated": link_url(lifecycle.get_by_panel_id(f"{language}-validated"), "validate"),
             "reported": link_url(lifecycle.get_by_panel_id(f"{language}-reported"), "report"),
         }
-    token = done["validated"].split("/i/", 1)[1].split("/", 1)[0]
-    # A link cut short in a mail: its signature is broken, its payload still says whose.
-    done["error-invalid"] = f"{site['base']}/i/{token[:-6]}/validate"
+    done |= _error_links(site, language)
+    statuses = {"error-expired": 410, "error-invalid": 404, "error-unknown": 404}
+    titles = {
+        "error-expired": {"fr": "Lien expiré", "en": "Expired link"},
+        "error-invalid": {"fr": "Lien non valide", "en": "Invalid link"},
+        "error-unknown": {"fr": "Intervention introuvable", "en": "Intervention not found"},
+    }
     for name, url in done.items():
         for size, width in ((PHONE, "phone"), (DESKTOP, "desktop")):
             page = _page(browser, size, language)
             answer = page.goto(url)
-            assert answer.status == (404 if name.startswith("error") else 200)
+            assert answer.status == statuses.get(name, 200)
             assert page.locator("html").get_attribute("lang") == language
             if name.startswith("error"):
+                assert page.locator("h1").inner_text() == titles[name][language]
                 support = page.get_by_role("link", name="support", exact=False).first
                 assert support.get_attribute("href") == site["app"].config["SUPPORT_URL"]
                 _first_screen(page, "support", support, {})
@@ -300,7 +332,8 @@ def test_the_french_mails_and_pages_follow_french_typography(site: dict[str, Any
             link_url(lifecycle.get_by_panel_id("fr-validated"), "validate"),
             link_url(lifecycle.get_by_panel_id("fr-reported"), "report"),
         ]
-    for url in [*urls, f"{site['base']}/i/garbage/validate"]:
+    errors = _error_links(site, "fr")
+    for url in [*urls, *errors.values(), f"{site['base']}/i/garbage/validate"]:
         page = http.get(url.removeprefix(site["base"]), headers={"Accept-Language": "fr"})
         body = page.get_data(as_text=True).split("<body>", 1)[1]
         found += [(url, p) for p in problems(body, markup=True)]

@@ -5,20 +5,18 @@ technician typed is escaped wherever it is shown: pages, mail, ticket notes."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from flask import Flask
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from panel_addon.models import Intervention, db
 
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import complete, path_of, run_due, send
-from .support import STAFF_TOKEN, mail_links, started_data
+from .support import STAFF_TOKEN, mail_links, signed_token, started_data
 
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -50,21 +48,6 @@ def _completed(app: Flask, mailbox: Any, panel_id: str = "iv-1", **started: Any)
 def _state(app: Flask, panel_id: str = "iv-1") -> str:
     answer = app.test_client().get(f"/api/v1/interventions/{panel_id}", headers=AUTH)
     return str(answer.json["state"])
-
-
-def _sign(
-    app: Flask, payload: dict[str, Any], purpose: str, age: int = 0, key: str | None = None
-) -> str:
-    """A token as the service makes them, optionally `age` seconds old or with another key."""
-
-    class Aged(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - age
-
-    serializer = URLSafeTimedSerializer(
-        key or app.config["SECRET_KEY"], salt=f"intervention-signoff.{purpose}", signer=Aged
-    )
-    return serializer.dumps(payload)
 
 
 def _ids(app: Flask, panel_id: str = "iv-1") -> dict[str, Any]:
@@ -125,7 +108,7 @@ def test_an_expired_token_is_refused_in_the_clients_language(
     app: Flask, links: dict[str, str]
 ) -> None:
     max_age = int(app.config["LINK_MAX_AGE"].total_seconds())
-    old = _sign(app, _ids(app), "validate", age=max_age + 60)
+    old = signed_token(app, _ids(app), "validate", age=max_age + 60)
     # The client's language (French) wins over the browser's: the intervention is known.
     _assert_refused(app, f"/i/{old}/validate", 410, "Lien expiré")
 
@@ -154,7 +137,7 @@ def test_a_token_for_another_intervention_is_refused(
         ({"i": str(mine["i"]), "n": mine["n"]}, "Intervention not found"),
         (["x"], "Intervention not found"),
     ):
-        _assert_refused(app, f"/i/{_sign(app, payload, 'validate')}/validate", 404, title)
+        _assert_refused(app, f"/i/{signed_token(app, payload, 'validate')}/validate", 404, title)
     assert _state(app, "iv-2") == "awaiting_validation"
     assert app.test_client().get(other["validate"]).status_code == 200
 

@@ -229,10 +229,14 @@ def _click(page: Any, target: Any) -> None:
         target.click()
 
 
+# The button of the page a login link opens, in the language the link carries.
+CONTINUE = {"en": "Continue as Alex Martin", "french": "Continuer en tant que Alex Martin"}
+
+
 def _signed_in(browser: Any, site: dict[str, Any], width: str = "desktop", **target: str) -> Any:
     page = _page(browser, width)
     page.goto(_login_url(site, **target))
-    _click(page, page.get_by_role("button", name="Continue as Alex Martin"))
+    _click(page, page.get_by_role("button", name=CONTINUE[target.get("language", "en")]))
     return page
 
 
@@ -248,7 +252,7 @@ def test_the_login_link_asks_before_it_signs_in(
     answer = page.goto(url)
     assert answer.status == 200
     assert page.context.cookies() == []  # a GET changes nothing
-    _shoot(page, shots, "staff-login-desktop")
+    _shoot(page, shots, "staff-login-en-desktop")
     _click(page, page.get_by_role("button", name="Continue as Alex Martin"))
     assert page.url == f"{site['base']}/staff/"
     [cookie] = page.context.cookies()
@@ -275,7 +279,7 @@ def test_the_list_shows_counts_deadlines_and_filters(
     assert "18 h 43 min left" in awaiting.inner_text()
     late = rows.filter(has_text="1043")
     assert "Late" in late.inner_text() and "Problem reported" in late.inner_text()
-    _shoot(page, shots, f"staff-list-{width}")
+    _shoot(page, shots, f"staff-list-en-{width}")
 
     page.get_by_label("Backups held").check()
     _click(page, page.get_by_role("button", name="Filter", exact=True))
@@ -306,13 +310,41 @@ def test_the_detail_shows_the_trail_the_backup_and_the_panel_effects(
     assert "Validation request" in page.locator("#h-mails + table").inner_text()
     assert "Ticket status" in page.locator("#h-effects + table").inner_text()
     assert "held" in page.locator("#h-backup + dl").inner_text()
-    _shoot(page, shots, f"staff-detail-{width}")
+    _shoot(page, shots, f"staff-detail-en-{width}")
     page.context.close()
 
     failing = _signed_in(browser, site, width, intervention="1043")
     effects = failing.locator("#h-effects + table").inner_text()
     assert "failed" in effects and "Ticket ID not found" in effects
     failing.context.close()
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_the_view_speaks_the_language_the_login_link_carries(
+    browser: Any, site: dict[str, Any], shots: Path, width: str
+) -> None:
+    """A French admin's link (WHMCS says `french`) opens the view in French, whatever the
+    browser's language (English here) and STAFF_LANGUAGE (English) say."""
+    page = _signed_in(browser, site, width, language="french")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    counts = page.get_by_role("navigation", name="Interventions par état")
+    assert "En attente du client 1" in " ".join(counts.inner_text().split())
+    rows = page.locator("table.list tbody tr")
+    expect(rows).to_have_count(6)
+    late = rows.filter(has_text="1043").inner_text()
+    assert "Tardif" in late and "Problème signalé" in late
+    _shoot(page, shots, f"staff-list-fr-{width}")
+
+    _click(page, page.get_by_role("link", name="1042", exact=True))
+    assert page.url.endswith("/staff/interventions/1042")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert "Problème signalé" in page.inner_text("main")
+    assert "E-mail envoyé" in page.locator("table.trail").inner_text()
+    assert "Demande de validation" in page.locator("#h-mails + table").inner_text()
+    assert "Statut du ticket" in page.locator("#h-effects + table").inner_text()
+    assert "retenue" in page.locator("#h-backup + dl").inner_text()
+    _shoot(page, shots, f"staff-detail-fr-{width}")
+    page.context.close()
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
@@ -327,7 +359,7 @@ def test_an_action_is_done_recorded_with_the_staff_name_and_shown(
     trail = page.locator("table.trail tbody tr").last.inner_text()
     assert "Backup held" in trail and "staff — Alex Martin" in trail
     assert page.get_by_role("button", name="Release the backup").is_visible()
-    _shoot(page, shots, f"staff-action-{width}")
+    _shoot(page, shots, f"staff-action-en-{width}")
     page.context.close()
 
 
