@@ -294,3 +294,20 @@ def test_the_typography_check_sees_each_fault() -> None:
     assert problems("« oui »") and problems("Alex (support) (ticket 12)")
     assert problems("Une question&nbsp;?", markup=True) == []
     assert problems("Rappel\u00a0: à 14:30, voir https://example.net\u202f!") == []
+
+
+def test_every_detail_an_event_records_has_words_in_the_staff_view() -> None:
+    # Each keyword given to add_event is a key of the event's data, shown to staff by
+    # its label; the time-stamp's token alone is left to the dossier.
+    import ast
+
+    from panel_addon.web.staff_labels import LABELS
+
+    recorded = set()
+    for path in (ROOT / "panel_addon").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "add_event":
+                recorded |= {k.arg for k in node.keywords if k.arg}
+    assert len(recorded) > 20
+    words = set(LABELS["data"])
+    assert recorded - words - {"token", "from_state", "to_state"} == set()
