@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def test_the_home_page_says_what_the_service_is_its_version_and_health(make_app:
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "this service asks the client to check the site" in text
-    assert "<dt>Version</dt><dd>0." in text
+    assert f"<dt>Version</dt><dd>{version('intervention-signoff')}</dd>" in text
     assert "<dt>Database</dt><dd>answers</dd>" in text
     # Outside development, no door to the outbox or the staff view.
     assert "/dev/" not in text
