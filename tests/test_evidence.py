@@ -287,28 +287,24 @@ def test_evidence_verify_names_the_first_event_of_a_file_that_does_not_hold(
         # A third party's machine: the installed command, no settings of the service.
         bare = {k: v for k, v in os.environ.items() if not k.startswith("PANEL_ADDON_")}
         command = [str(Path(sys.executable).parent / "panel-addon"), "evidence", "verify"]
-        done = subprocess.run(  # noqa: S603 - the installed command, on the test's files
-            [*command, str(saved), "--keys", str(keys)],
-            env=bare,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+
+        def verify(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(  # noqa: S603 - the installed command, on the test's files
+                [*command, *args],
+                env=bare,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        done = verify(str(saved), "--keys", str(keys))
         assert done.returncode == 0, done.stderr
         assert "the dossier holds" in done.stdout
         # Without --keys it needs the service's settings: a usage problem (2), not a
         # dossier that does not hold (1), and the message says how to do without them.
-        done = subprocess.run(  # noqa: S603 - the installed command, on the test's files
-            [*command, str(saved)],
-            env=bare,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = verify(str(saved))
         assert done.returncode == 2, done.stderr
         assert "--keys FILE" in done.stderr and "Traceback" not in done.stderr
     if how == "changed":
