@@ -6,10 +6,12 @@ and then drive the pages with Chromium or the PHP module over a real socket.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from werkzeug.serving import make_server
@@ -40,3 +42,24 @@ def serve(app: Flask, port: int | None = None) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def screenshots_folder(fallback: Path) -> Path:
+    """Where the pictures go: SCREENSHOTS_DIR (`make screenshots`), else `fallback`."""
+    wanted = os.environ.get("SCREENSHOTS_DIR")
+    folder = Path(wanted) if wanted else fallback
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -8,7 +8,6 @@ SCREENSHOTS_DIR=docs/screenshots (or run `make screenshots`) to refresh the pict
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from panel_addon.effects.mail import build_message
 from panel_addon.models import db
 from panel_addon.tokens import link_url
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, serve
+from .browser_support import CHROMIUM, chromium, screenshots_folder, serve
 from .conftest import REDIS_URL
 from .flow import run_due, send
 from .support import (
@@ -43,7 +42,7 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (CI installs it)"
 )
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 PHONE = (375, 667)
@@ -136,18 +135,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def browser(site: dict[str, Any]) -> Iterator[Any]:
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("SCREENSHOTS_DIR")
-    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshots_folder(tmp_path_factory.mktemp("screenshots"))
 
 
 def _page(browser: Any, size: tuple[int, int], language: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from panel_addon.i18n import CATALOGS
 from panel_addon.tokens import mask_links
 from panel_addon.web import dossier_pdf
 
+from .browser_support import screenshots_folder
 from .dossier_example import MAIL_TEXT_FR, reported_dossier
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import complete, path_of, run_due, send, start
@@ -418,9 +418,7 @@ def test_a_real_dossier_in_both_languages_as_pictures_of_its_first_pages(
         )
         assert answer.status_code == 303
         run_due(app)
-    wanted = os.environ.get("SCREENSHOTS_DIR")
-    folder = Path(wanted) if wanted else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshots_folder(tmp_path)
     for language in ("fr", "en"):
         query = f"format=pdf&lang={language}"
         answer = client.get(f"/api/v1/interventions/iv-1042/evidence?{query}", headers=API)

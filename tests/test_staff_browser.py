@@ -7,7 +7,6 @@ SCREENSHOTS_DIR=docs/screenshots to refresh the pictures the docs show.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from panel_addon.domain import lifecycle
 from panel_addon.domain.trail import Actor
 from panel_addon.models import db
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, serve
+from .browser_support import CHROMIUM, chromium, screenshots_folder, serve
 from .conftest import REDIS_URL
 from .fake_whmcs import TEST_IDENTIFIER, TEST_SECRET, FakeWhmcs
 from .flow import run_due, send
@@ -187,18 +186,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def browser(site: dict[str, Any]) -> Iterator[Any]:
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("SCREENSHOTS_DIR")
-    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshots_folder(tmp_path_factory.mktemp("screenshots"))
 
 
 def _login_url(site: dict[str, Any], **target: str) -> str:
