@@ -415,6 +415,16 @@ def test_development_generates_one_key_into_the_instance_folder(
 # --- the client's views ----------------------------------------------------------------
 
 
+def _mailed(make_app: Any, **config: Any) -> tuple[Flask, Any]:
+    """An app and its client with one intervention completed and its client mailed."""
+    app = make_app(SITE_CHECK_ENABLED=False, **config)
+    client = app.test_client()
+    start(client)
+    complete(client)
+    run_due(app)
+    return app, client
+
+
 def _viewed(app: Flask) -> list[Event]:
     return [event for event in _events(app) if event.type == "link.viewed"]
 
@@ -422,11 +432,7 @@ def _viewed(app: Flask) -> list[Event]:
 def test_views_of_a_page_by_one_user_agent_fold_within_a_few_minutes(
     backend: str, make_app: Any, mailbox: Any, clock: Any
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False)
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app)
     links = _links(mailbox)
     clock.advance(hours=1)
     for _ in range(3):
@@ -458,11 +464,7 @@ def test_views_of_a_page_by_one_user_agent_fold_within_a_few_minutes(
 def test_a_holder_of_the_link_cannot_grow_the_trail_by_changing_user_agents(
     make_app: Any, mailbox: Any, clock: Any
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False, RATE_LIMIT_LINKS="1000/minute")
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app, RATE_LIMIT_LINKS="1000/minute")
     links = _links(mailbox)
     clock.advance(hours=1)
     for n in range(evidence.VIEWS_PER_HOUR + 15):
@@ -478,11 +480,7 @@ def test_a_holder_of_the_link_cannot_grow_the_trail_by_changing_user_agents(
 def test_scanners_and_link_previews_are_marked_automated(
     make_app: Any, mailbox: Any, clock: Any, agent: str
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False)
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app)
     clock.advance(hours=2)
     _view(client, _links(mailbox)["validate"], agent)
     [viewed] = _viewed(app)
@@ -492,11 +490,7 @@ def test_scanners_and_link_previews_are_marked_automated(
 def test_a_view_seconds_after_the_mail_is_a_scanners(
     make_app: Any, mailbox: Any, clock: Any
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False)
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app)
     clock.advance(seconds=3)
     _view(client, _links(mailbox)["validate"], BROWSER)
     clock.advance(minutes=10)
@@ -609,11 +603,7 @@ def test_a_dossier_ends_at_the_head_it_names(make_app: Any, clock: Any) -> None:
 def test_the_staff_view_tells_the_client_from_a_scanner(
     make_app: Any, mailbox: Any, clock: Any, language: str, person: str, machine: str
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False, STAFF_LANGUAGE=language)
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app, STAFF_LANGUAGE=language)
     links = _links(mailbox)
     _view(client, links["validate"], SCANNERS[0])
     clock.advance(hours=3)
@@ -669,11 +659,7 @@ def test_an_authority_that_is_down_is_asked_again_later(
 ) -> None:
     # An authority behind a password: the password stays out of the trail.
     with_password = tsa.url.replace("http://", "http://signoff:s3cret-pass@")
-    app = make_app(SITE_CHECK_ENABLED=False, EVIDENCE_TSA_URL=with_password)
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app, EVIDENCE_TSA_URL=with_password)
     tsa.refuse_with = 503
     validate = [u for u in mail_links(mailbox.received()[0]) if u.endswith("/validate")][0]
     assert client.post(path_of(validate)).status_code == 303
@@ -831,11 +817,7 @@ def test_views_and_clicks_at_once_under_gunicorn_keep_one_chain(
 def test_a_change_to_any_stored_column_of_an_event_is_caught(
     make_app: Any, mailbox: Any, clock: Any
 ) -> None:
-    app = make_app(SITE_CHECK_ENABLED=False)
-    client = app.test_client()
-    start(client)
-    complete(client)
-    run_due(app)
+    app, client = _mailed(make_app)
     changes: dict[str, Any] = {
         "at": clock.now() + timedelta(microseconds=1),
         "actor": "staff",
