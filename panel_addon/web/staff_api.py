@@ -6,7 +6,6 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -45,10 +44,6 @@ def require_token() -> None:
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return records.iso(moment)
-
-
 def intervention_json(
     iv: Intervention, detail: bool = False, site_rows: list[SiteSnapshot] | None = None
 ) -> dict[str, Any]:
@@ -64,7 +59,7 @@ def intervention_json(
         body["events"] = [
             {
                 "seq": e.seq,
-                "at": _iso(e.at),
+                "at": records.iso(e.at),
                 "actor": e.actor,
                 "actor_name": e.actor_name,
                 "type": e.type,
@@ -85,8 +80,8 @@ def intervention_json(
                 "kind": t.kind,
                 "action": t.action,
                 "state": t.state,
-                "due_at": _iso(t.due_at),
-                "done_at": _iso(t.done_at),
+                "due_at": records.iso(t.due_at),
+                "done_at": records.iso(t.done_at),
                 "attempts": t.attempts,
                 "last_error": t.last_error,
                 "template": (t.payload or {}).get("template"),
@@ -156,14 +151,14 @@ def client_view_json(iv: Intervention) -> dict[str, Any]:
         "state": iv.state,
         "site": iv.site,
         "summary": iv.summary,
-        "started_at": _iso(iv.started_at),
-        "completed_at": _iso(iv.completed_at),
-        "deadline_at": _iso(iv.deadline_at),
-        "decided_at": _iso(iv.decided_at),
+        "started_at": records.iso(iv.started_at),
+        "completed_at": records.iso(iv.completed_at),
+        "deadline_at": records.iso(iv.deadline_at),
+        "decided_at": records.iso(iv.decided_at),
         "backup": {
             "reference": iv.backup_reference,
             "state": iv.backup_state,
-            "expires_at": _iso(iv.backup_expires_at),
+            "expires_at": records.iso(iv.backup_expires_at),
         },
         "links": {purpose: link_url(iv, purpose) for purpose in _CLIENT_LINKS.get(iv.state, ())},
     }
@@ -321,7 +316,7 @@ def _eligibility_json(client: Client | None, client_id: str) -> dict[str, Any]:
         "client_id": client.id,
         "known": True,
         "eligible": client.eligible,
-        "since": _iso(client.ineligible_since),
+        "since": records.iso(client.ineligible_since),
         "reason": client.ineligible_reason,
         "intervention": intervention.panel_id if intervention else None,
     }
