@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ from sqlalchemy import delete, select
 from . import site_check_words as words
 from .domain.states import State
 from .models import Intervention, SiteSnapshot, db
-from .site_check_http import Policy, snapshots
+from .site_check_http import Policy
 from .site_check_rules import SIGNS_BY_NAME, compare, form_kind, is_failing, page_kind
 
 log = logging.getLogger(__name__)
@@ -56,13 +55,6 @@ def user_agent() -> str:
         return str(config["SITE_CHECK_USER_AGENT"])
     company = config["COMPANY_NAME"].encode("ascii", "ignore").decode().strip() or "host"
     return f"{company} site check (intervention sign-off; +{config['PUBLIC_URL']})"
-
-
-def take_snapshot(urls: list[str], limits: Policy, concurrency: int) -> list[dict[str, Any]]:
-    """Fetch every URL, at most `concurrency` at once; one result per URL, in order."""
-    for _key, results in snapshots([(0, urls)], replace(limits, per_host=concurrency)):
-        return results
-    return []
 
 
 # --- Storage -----------------------------------------------------------------------------

@@ -6,11 +6,12 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from panel_addon.site_check import take_snapshot
 from panel_addon.site_check_http import (
     Policy,
     check_urls_for,
@@ -24,6 +25,12 @@ from .loopback_site import LoopbackSite, make_certificates
 
 LOOPBACK = Policy(timeout=5, allow_loopback=True, user_agent="EasyHost site check (test)")
 CLOSED = Policy(timeout=5)  # the production default: loopback refused
+
+
+def take_snapshot(urls: list[str], limits: Policy, concurrency: int) -> list[dict[str, Any]]:
+    """One snapshot of `urls`, at most `concurrency` fetches at once; results in order."""
+    [(_key, results)] = list(snapshots([(0, urls)], replace(limits, per_host=concurrency)))
+    return results
 
 
 @pytest.fixture
